@@ -12,6 +12,9 @@ for var in ("SSL_CERT_FILE", "SSL_CERT_DIR"):
     if os.environ.get(var) and not os.path.exists(os.environ[var]):
         del os.environ[var]
 
+# The in-memory test keyring counts as a secure store only when tests say so (app/core/secrets.py).
+os.environ.setdefault("UDAP_ONBOARD_TEST_KEYRING", "1")
+
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
