@@ -1,0 +1,211 @@
+"""The client's subject, client URI and PKCS#10 request for the community CA.
+
+The client URI goes in a SAN URI and later in the software statement's ``iss``; servers compare
+it byte for byte, so it is validated strictly here, once, before it is baked into a certificate.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import string
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import NameOID
+
+from app.core.errors import InputError
+
+# Upper bounds from RFC 5280 Appendix A (ub-*); cryptography refuses longer CN/O/OU outright.
+_LIMITS = {"common_name": 64, "organization": 64, "org_unit": 64, "locality": 128, "state": 128,
+           "email": 255}
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*")
+_URI_CHARS = frozenset(string.ascii_letters + string.digits + "-._~:/?#[]@!$&'()*+,;=%")
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+
+
+@dataclass
+class Subject:
+    """Distinguished-name fields of the CSR; checked on creation so a bad one cannot exist."""
+
+    common_name: str
+    organization: str
+    org_unit: str | None = None
+    locality: str | None = None
+    state: str | None = None
+    country: str | None = None
+    email: str | None = None
+
+    def __post_init__(self) -> None:
+        for name in _LIMITS:
+            value = getattr(self, name)
+            if value is not None:
+                value = str(value).strip()
+                setattr(self, name, value or None)
+        for name in ("common_name", "organization"):
+            if not getattr(self, name):
+                raise InputError("subject_field_required", field=name)
+        for name, limit in _LIMITS.items():
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if len(value) > limit:
+                raise InputError("subject_field_too_long", field=name, length=len(value), limit=limit)
+            bad = next((i for i, ch in enumerate(value) if ord(ch) < 32 or ord(ch) == 127), None)
+            if bad is not None:
+                raise InputError("subject_field_control_character", field=name, position=bad)
+        if self.country is not None:
+            c = self.country.strip()
+            if len(c) != 2 or not (c.isascii() and c.isalpha()):
+                raise InputError("country_invalid", value=self.country)
+            self.country = c.upper()
+        if self.email is not None and (not self.email.isascii() or not _EMAIL.fullmatch(self.email)):
+            raise InputError("email_invalid", value=self.email)
+
+    def _pairs(self) -> list[tuple[x509.ObjectIdentifier, str, str]]:
+        """(OID, openssl short name, value) in the usual C, ST, L, O, OU, CN, email order."""
+        rows = [(NameOID.COUNTRY_NAME, "C", self.country), (NameOID.STATE_OR_PROVINCE_NAME, "ST", self.state),
+                (NameOID.LOCALITY_NAME, "L", self.locality), (NameOID.ORGANIZATION_NAME, "O", self.organization),
+                (NameOID.ORGANIZATIONAL_UNIT_NAME, "OU", self.org_unit),
+                (NameOID.COMMON_NAME, "CN", self.common_name), (NameOID.EMAIL_ADDRESS, "emailAddress", self.email)]
+        return [(oid, short, value) for oid, short, value in rows if value]
+
+    def to_x509_name(self) -> x509.Name:
+        return x509.Name([x509.NameAttribute(oid, value) for oid, _, value in self._pairs()])
+
+    def openssl_subj(self) -> str:
+        """The ``-subj`` form: /C=US/O=.../CN=..., with / + and \\ escaped as openssl requires."""
+        def esc(value: str) -> str:
+            return re.sub(r"([/+\\])", r"\\\1", value)
+        return "".join(f"/{short}={esc(value)}" for _, short, value in self._pairs())
+
+
+def validate_client_uri(uri: str | None) -> list[str]:
+    """Raise on a URI that cannot be a client URI; return warning codes for risky-but-legal ones."""
+    if uri is None or uri == "":
+        raise InputError("client_uri_empty", uri=uri or "")
+    for i, ch in enumerate(uri):
+        if ch.isspace():
+            raise InputError("client_uri_whitespace", uri=uri, position=i)
+    for i, ch in enumerate(uri):
+        if not ch.isascii():
+            raise InputError("client_uri_not_ascii", uri=uri, position=i)
+    for i, ch in enumerate(uri):
+        if ch not in _URI_CHARS:
+            raise InputError("client_uri_invalid_character", uri=uri, position=i)
+    if "#" in uri:
+        raise InputError("client_uri_has_fragment", uri=uri, position=uri.index("#"))
+    bad_pct = re.search(r"%(?![0-9A-Fa-f]{2})", uri)
+    if bad_pct:
+        raise InputError("client_uri_invalid_character", uri=uri, position=bad_pct.start())
+    scheme, sep, _ = uri.partition(":")
+    if not sep or not _SCHEME.fullmatch(scheme):
+        raise InputError("client_uri_not_absolute", uri=uri, position=0)
+    if not uri[len(scheme) + 1:].startswith("//"):
+        raise InputError("client_uri_not_absolute", uri=uri, position=len(scheme) + 1)
+    parts = urlsplit(uri)
+    try:
+        parts.port  # noqa: B018 - raises ValueError on a non-numeric or out-of-range port
+    except ValueError:
+        raise InputError("client_uri_bad_port", uri=uri, position=len(scheme) + 3) from None
+    if not parts.hostname:
+        raise InputError("client_uri_not_absolute", uri=uri, position=len(scheme) + 3)
+    warnings = []
+    if scheme.lower() == "http":
+        warnings.append("http_scheme")
+    host_part = uri[: len(scheme) + 3 + len(parts.netloc)]
+    if any(ch.isupper() for ch in host_part):
+        warnings.append("uppercase_scheme_or_host")
+    if uri.endswith("/"):
+        warnings.append("trailing_slash")
+    return warnings
+
+
+def _hash_for(key):
+    """SHA-384 pairs with P-384 (ES384); everything else signs with SHA-256."""
+    if isinstance(key, rsa.RSAPrivateKey):
+        if key.key_size < 2048:
+            raise InputError("key_too_small", key_size=key.key_size)
+        return hashes.SHA256()
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        if key.curve.name == "secp384r1":
+            return hashes.SHA384()
+        if key.curve.name == "secp256r1":
+            return hashes.SHA256()
+        raise InputError("unsupported_key_type", key_type=f"EC {key.curve.name}")
+    raise InputError("unsupported_key_type", key_type=type(key).__name__)
+
+
+def _checked_uris(client_uris) -> list[str]:
+    uris = list(client_uris or [])
+    if not uris:
+        raise InputError("client_uri_empty", uri="")
+    for uri in uris:
+        validate_client_uri(uri)
+    for i, uri in enumerate(uris):
+        if uri in uris[:i]:
+            raise InputError("client_uri_duplicate", uri=uri)
+    return uris
+
+
+def build_csr(key, subject: Subject, client_uris: list[str]) -> x509.CertificateSigningRequest:
+    """PKCS#10 signed by ``key`` (proof of possession); SAN URIs in the given order, client URI first."""
+    uris = _checked_uris(client_uris)
+    algorithm = _hash_for(key)
+    builder = (
+        x509.CertificateSigningRequestBuilder()
+        .subject_name(subject.to_x509_name())
+        .add_extension(x509.SubjectAlternativeName([x509.UniformResourceIdentifier(u) for u in uris]),
+                       critical=False)
+        .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=False, key_encipherment=False,
+                                     data_encipherment=False, key_agreement=False, key_cert_sign=False,
+                                     crl_sign=False, encipher_only=False, decipher_only=False), critical=True)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+    )
+    return builder.sign(key, algorithm)
+
+
+def csr_pem(csr: x509.CertificateSigningRequest) -> str:
+    return csr.public_bytes(serialization.Encoding.PEM).decode("ascii")
+
+
+_GENPKEY = {
+    "rsa-2048": ("-algorithm RSA -pkeyopt rsa_keygen_bits:2048", "-sha256"),
+    "rsa-3072": ("-algorithm RSA -pkeyopt rsa_keygen_bits:3072", "-sha256"),
+    "rsa-4096": ("-algorithm RSA -pkeyopt rsa_keygen_bits:4096", "-sha256"),
+    "ec-p256": ("-algorithm EC -pkeyopt ec_paramgen_curve:P-256", "-sha256"),
+    "ec-p384": ("-algorithm EC -pkeyopt ec_paramgen_curve:P-384", "-sha384"),
+}
+
+
+def openssl_commands(subject: Subject, client_uris: list[str], key_type="rsa-3072") -> str:
+    """Shell lines an auditor can run to make the same kind of request with openssl alone.
+
+    The key is written encrypted (openssl asks for a passphrase), matching our rule that a private
+    key never sits on disk in the clear. A comma inside a URI would break openssl's -addext
+    syntax, so such URIs are refused here rather than producing a silently different CSR.
+    """
+    kind = str(getattr(key_type, "value", key_type))
+    if kind not in _GENPKEY:
+        raise InputError("unknown_key_type", value=kind)
+    uris = _checked_uris(client_uris)
+    for uri in uris:
+        if "," in uri:
+            raise InputError("client_uri_not_openssl_safe", uri=uri, position=uri.index(","))
+    keygen, digest = _GENPKEY[kind]
+    san = ",".join(f"URI:{u}" for u in uris)
+    return "\n".join([
+        "# 1. Private key (encrypted with AES-256; openssl asks for a passphrase)",
+        f"openssl genpkey {keygen} -aes-256-cbc -out client-key.pem",
+        "# 2. Certificate signing request",
+        f"openssl req -new -key client-key.pem {digest} -utf8 -subj {shlex.quote(subject.openssl_subj())}"
+        f" -addext {shlex.quote('subjectAltName=' + san)}"
+        " -addext 'keyUsage=critical,digitalSignature'"
+        " -addext 'basicConstraints=critical,CA:FALSE'"
+        " -out client.csr",
+        "# 3. Check the signature and show the content",
+        "openssl req -in client.csr -verify -noout -text",
+    ]) + "\n"
