@@ -1,0 +1,386 @@
+"""The audit trail of every network exchange (secrets redacted) and the exportable evidence bundle.
+
+Connectathon testers and auditors need timestamped requests and responses; nothing in them may
+let a reader act as the client. Redaction therefore happens when an exchange is *recorded*, and
+once more over the finished bundle with every secret value the trail has seen.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import html
+import io
+import json
+import re
+import threading
+import zipfile
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Mapping
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+
+from app import __version__
+
+REDACTED = "[redacted]"
+SIGNATURE_REMOVED = "[signature-removed]"
+MAX_BODY_CHARS = 64 * 1024
+# Values that are secrets in their entirety.
+SECRET_KEYS = frozenset({"access_token", "refresh_token", "password", "passphrase", "client_secret",
+                         "secret", "code_verifier", "private_key", "pin", "registration_access_token"})
+# Form / query parameters that are secrets too (in JSON "code" is usually an error code).
+SECRET_PARAMS = SECRET_KEYS | {"code"}
+SECRET_HEADERS = frozenset({"cookie", "set-cookie", "x-api-key", "api-key"})
+AUTH_HEADERS = frozenset({"authorization", "proxy-authorization"})
+# A compact JWS: the signature part is what could be replayed, so it goes; header.payload stay.
+_JWS = re.compile(r"(eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*)\.([A-Za-z0-9_-]{8,})")
+_TEXT_SECRET = re.compile(r"""(?i)(?<![A-Za-z0-9_])(["']?(?:%s)["']?\s*[:=]\s*["']?)([^"'&\s,}]+)"""
+                          % "|".join(sorted(SECRET_KEYS)))
+_FORM_SECRET = re.compile(r"(?i)(?<![A-Za-z0-9_%%])((?:%s)=)([^&\s#]*)" % "|".join(sorted(SECRET_PARAMS)))
+_PRIVATE_PEM = re.compile(r"-----BEGIN ([A-Z ]*)PRIVATE KEY-----.*?(-----END \1PRIVATE KEY-----|$)", re.S)
+_MIN_KNOWN = 8  # shorter values are not scrubbed by value (they would hit innocent text)
+
+
+def _learn(known: set[str] | None, value: str) -> None:
+    if known is not None and isinstance(value, str) and len(value) >= _MIN_KNOWN:
+        known.add(value)
+
+
+def redact_text(text: str, known: set[str] | None = None) -> str:
+    """Strip JWS signatures and ``secret=value`` pairs from free text; scrub known secret values."""
+    def _jws(m: re.Match) -> str:
+        _learn(known, m.group(2))
+        return f"{m.group(1)}.{SIGNATURE_REMOVED}"
+
+    def _pair(m: re.Match) -> str:
+        if m.group(2) in (REDACTED, SIGNATURE_REMOVED):
+            return m.group(0)
+        _learn(known, m.group(2))
+        return m.group(1) + REDACTED
+
+    text = _PRIVATE_PEM.sub(f"[private key {REDACTED}]", text)
+    text = _JWS.sub(_jws, text)
+    text = _TEXT_SECRET.sub(_pair, text)
+    for secret in sorted(known or (), key=len, reverse=True):
+        if secret in text:
+            text = text.replace(secret, REDACTED)
+    return text
+
+
+def redact_value(value: Any, known: set[str] | None = None, key: str = "") -> Any:
+    """Deep copy of a JSON-like value with secret members replaced and JWS signatures removed."""
+    if isinstance(value, dict):
+        return {str(k): redact_value(v, known, str(k)) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [redact_value(v, known, key) for v in value]
+    if key.lower() in SECRET_KEYS and value not in (None, "", REDACTED):
+        if isinstance(value, str):
+            _learn(known, value)
+        return REDACTED
+    if isinstance(value, str):
+        return redact_text(value, known)
+    return value
+
+
+def redact_headers(headers: Mapping[str, str] | Iterable[tuple[str, str]] | None,
+                   known: set[str] | None = None) -> dict[str, str]:
+    """Authorization keeps its scheme (``Bearer [redacted]``); cookies and API keys vanish."""
+    items = headers.items() if hasattr(headers, "items") else (headers or [])
+    out: dict[str, str] = {}
+    for name, value in items:
+        lname = str(name).lower()
+        if lname in AUTH_HEADERS:
+            scheme, _, credential = str(value).partition(" ")
+            _learn(known, credential.strip())
+            value = f"{scheme} {REDACTED}" if credential else REDACTED
+        elif lname in SECRET_HEADERS:
+            value = REDACTED
+        else:
+            value = redact_text(str(value), known)
+        out[lname] = f"{out[lname]}, {value}" if lname in out else value
+    return out
+
+
+def redact_url(url: str, known: set[str] | None = None) -> str:
+    parts = urlsplit(url)
+    if parts.query:
+        parts = parts._replace(query=redact_form(parts.query, known))
+    return redact_text(urlunsplit(parts), known)
+
+
+def redact_form(text: str, known: set[str] | None = None) -> str:
+    """``a=1&client_secret=x`` keeps its encoding; secret parameters become ``[redacted]``."""
+    for k, v in parse_qsl(text, keep_blank_values=True):
+        if k.lower() in SECRET_PARAMS:
+            _learn(known, v)
+    return redact_text(_FORM_SECRET.sub(lambda m: m.group(1) + (REDACTED if m.group(2) else ""), text), known)
+
+
+def redact_body(body: bytes | str | dict | list | None, content_type: str = "",
+                known: set[str] | None = None) -> str | None:
+    """A body as redacted, bounded text; binary bodies become a size + SHA-256 line."""
+    if body is None:
+        return None
+    if isinstance(body, (dict, list)):
+        text = json.dumps(redact_value(body, known), ensure_ascii=False, indent=1)
+    else:
+        raw = body.encode("utf-8") if isinstance(body, str) else bytes(body)
+        if not raw:
+            return ""
+        try:
+            decoded = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            return f"<binary: {len(raw)} bytes, sha256 {hashlib.sha256(raw).hexdigest()}>"
+        ctype = content_type.lower()
+        text = None
+        if "json" in ctype or decoded.lstrip()[:1] in ("{", "["):
+            try:
+                text = json.dumps(redact_value(json.loads(decoded), known), ensure_ascii=False, indent=1)
+            except ValueError:
+                text = None
+        if text is None and "x-www-form-urlencoded" in ctype:
+            text = redact_form(decoded, known)
+        if text is None:
+            text = redact_text(decoded, known)
+    if len(text) > MAX_BODY_CHARS:
+        text = text[:MAX_BODY_CHARS] + f"\n…[truncated: {len(text)} characters in all]"
+    return text
+
+
+@dataclass
+class AuditEntry:
+    """One exchange as it may be shown to anyone: no secret survives into these fields."""
+
+    time: str
+    step: str | None
+    method: str
+    url: str
+    status: int | None
+    elapsed_ms: int
+    request_headers: dict[str, str]
+    request_body: str | None
+    response_headers: dict[str, str]
+    response_body: str | None
+    server_date: str | None = None
+    error: dict[str, Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class AuditTrail:
+    """Thread-safe list of redacted exchanges; ``policy.audit`` of core/http.py feeds it."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: list[AuditEntry] = []
+        self._known: set[str] = set()
+        self._local = threading.local()
+
+    @contextmanager
+    def step(self, name: str) -> Iterator[None]:
+        """Label every exchange recorded by this thread inside the block (e.g. "discovery")."""
+        previous = getattr(self._local, "step", None)
+        self._local.step = name
+        try:
+            yield
+        finally:
+            self._local.step = previous
+
+    def learn_secret(self, value: str) -> None:
+        """Scrub this value from every entry recorded from now on and from any export."""
+        with self._lock:
+            _learn(self._known, value)
+
+    def record(self, method: str, url: str, request_headers=None, request_body=None, status: int | None = None,
+               response_headers=None, response_body=None, elapsed: float = 0.0, step: str | None = None, *,
+               server_date: datetime | None = None, error: dict[str, Any] | None = None,
+               now: datetime | None = None) -> AuditEntry:
+        now = now or datetime.now(timezone.utc)
+        with self._lock:
+            known = self._known
+            req_h = redact_headers(request_headers, known)
+            resp_h = redact_headers(response_headers, known)
+            req_b = redact_body(request_body, req_h.get("content-type", ""), known)
+            resp_b = redact_body(response_body, resp_h.get("content-type", ""), known)
+            # a second pass: a secret learnt late in this entry may appear earlier in it
+            entry = AuditEntry(
+                time=now.isoformat(), step=step or getattr(self._local, "step", None), method=method.upper(),
+                url=redact_text(redact_url(str(url), known), known), status=status,
+                elapsed_ms=int(round(elapsed * 1000)),
+                request_headers={k: redact_text(v, known) for k, v in req_h.items()},
+                request_body=redact_text(req_b, known) if req_b else req_b,
+                response_headers={k: redact_text(v, known) for k, v in resp_h.items()},
+                response_body=redact_text(resp_b, known) if resp_b else resp_b,
+                server_date=server_date.isoformat() if server_date else None,
+                error=redact_value(error, known) if error else None)
+            self._entries.append(entry)
+            return entry
+
+    @property
+    def entries(self) -> list[AuditEntry]:
+        with self._lock:
+            return list(self._entries)
+
+    def known_secrets(self) -> set[str]:
+        with self._lock:
+            return set(self._known)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+    def to_jsonable(self) -> list[dict[str, Any]]:
+        return [e.to_dict() for e in self.entries]
+
+
+# ---- the evidence bundle -------------------------------------------------------------------
+
+_JWT_PARTS = re.compile(r"(eyJ[A-Za-z0-9_-]+)\.(eyJ[A-Za-z0-9_-]*)")
+
+
+def _b64json(part: str) -> Any:
+    try:
+        return json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)).decode("utf-8"))
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        return None
+
+
+def decoded_jwts(texts: Iterable[tuple[str, str]]) -> list[dict[str, Any]]:
+    """Header + claims of every JWS found in (where, text) pairs; signatures are never included."""
+    seen: set[tuple[str, str]] = set()
+    found = []
+    for where, text in texts:
+        for m in _JWT_PARTS.finditer(text or ""):
+            if m.groups() in seen:
+                continue
+            header, claims = _b64json(m.group(1)), _b64json(m.group(2))
+            if isinstance(header, dict) and isinstance(claims, dict):
+                seen.add(m.groups())
+                found.append({"found_in": where, "header": header, "claims": claims})
+    return found
+
+
+def certificate_entry(cert: x509.Certificate, now: datetime, label: str = "") -> dict[str, Any]:
+    fp = cert.fingerprint(hashes.SHA256()).hex().upper()
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        uris = san.get_values_for_type(x509.UniformResourceIdentifier)
+    except x509.ExtensionNotFound:
+        uris = []
+    nb, na = cert.not_valid_before_utc, cert.not_valid_after_utc
+    state = "expired" if now > na else "not_yet_valid" if now < nb else "valid"
+    return {"label": label, "subject": cert.subject.rfc4514_string(), "issuer": cert.issuer.rfc4514_string(),
+            "serial": format(cert.serial_number, "X"), "sha256_fingerprint": ":".join(fp[i:i + 2] for i in range(0, len(fp), 2)),
+            "not_before": nb.isoformat(), "not_after": na.isoformat(), "days_left": (na - now).days,
+            "validity": state, "san_uris": list(uris)}
+
+
+def _as_dict(item: Any) -> Any:
+    return item.to_dict() if hasattr(item, "to_dict") else item
+
+
+def _labelled(certificates) -> list[tuple[str, x509.Certificate]]:
+    if isinstance(certificates, Mapping):
+        return [(str(k), v) for k, v in certificates.items()]
+    return [(c[0], c[1]) if isinstance(c, tuple) else ("", c) for c in certificates or ()]
+
+
+def build_evidence(*, profile_summary: dict, trail: AuditTrail, discovery_reports=(), registration_results=(),
+                   certificates=(), now: datetime | None = None) -> dict[str, Any]:
+    """The evidence document (redacted, JSON-safe); export_evidence writes it and its HTML view."""
+    now = now or datetime.now(timezone.utc)
+    known = trail.known_secrets()
+    entries = trail.to_jsonable()
+    doc = {
+        "generated": now.isoformat(), "tool": f"udap-onboard/{__version__}",
+        "profile": redact_value(_as_dict(profile_summary) or {}, known),
+        "certificates": [certificate_entry(c, now, label) for label, c in _labelled(certificates)],
+        "discovery": [redact_value(_as_dict(r), known) for r in discovery_reports or ()],
+        "registrations": [redact_value(_as_dict(r), known) for r in registration_results or ()],
+        "exchanges": entries,
+    }
+    texts = []
+    for i, e in enumerate(entries):
+        for part in ("url", "request_body", "response_body"):
+            texts.append((f"exchange {i + 1} ({e['step'] or e['method']}) {part.replace('_', ' ')}", e[part]))
+    texts += [("discovery", json.dumps(doc["discovery"])), ("registrations", json.dumps(doc["registrations"]))]
+    doc["jwts"] = decoded_jwts(texts)
+    return doc
+
+
+_CSS = ("body{font-family:sans-serif;margin:2em;max-width:70em}pre{background:#f4f4f4;padding:.5em;"
+        "white-space:pre-wrap;word-break:break-all}table{border-collapse:collapse}td,th{border:1px solid #999;"
+        "padding:.2em .5em;text-align:left;vertical-align:top}.fail{color:#a00}.warning{color:#a60}")
+
+
+def _e(value: Any) -> str:
+    return html.escape(value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, indent=1),
+                       quote=True)
+
+
+def _table(rows: list[dict], columns: list[str]) -> str:
+    head = "".join(f"<th>{_e(c)}</th>" for c in columns)
+    body = "".join("<tr>" + "".join(f'<td class="{_e(str(r.get("status", "")))}">{_e(r.get(c, ""))}</td>'
+                                    for c in columns) + "</tr>" for r in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def render_html(doc: dict[str, Any]) -> str:
+    """Self-contained and inert: everything escaped, no script, no external resource."""
+    out = [f"<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>UDAP onboarding evidence</title>"
+           f"<style>{_CSS}</style></head><body><h1>UDAP onboarding evidence</h1>",
+           f"<p>Generated {_e(doc['generated'])} by {_e(doc['tool'])}.</p>",
+           f"<h2>Profile</h2><pre>{_e(doc['profile'])}</pre><h2>Certificates</h2>",
+           _table(doc["certificates"], ["label", "subject", "issuer", "sha256_fingerprint", "not_before",
+                                        "not_after", "validity", "san_uris"])]
+    for report in doc["discovery"]:
+        rep = report if isinstance(report, dict) else {"value": report}
+        out.append(f"<h2>Discovery: {_e(str(rep.get('base_url', '')))}</h2>"
+                   f"<p>Result: {'accepted' if rep.get('ok') else 'rejected'}</p>")
+        out.append(_table(rep.get("rows", []), ["id", "title", "status", "reason", "detail"]))
+    out.append("<h2>Registrations</h2>")
+    out += [f"<pre>{_e(r)}</pre>" for r in doc["registrations"]] or ["<p>None.</p>"]
+    out.append("<h2>Decoded JWTs (signatures removed)</h2>")
+    for jwt in doc["jwts"]:
+        out.append(f"<h3>{_e(jwt['found_in'])}</h3><pre>{_e(jwt['header'])}</pre><pre>{_e(jwt['claims'])}</pre>")
+    out.append("<h2>Exchanges</h2>")
+    for i, x in enumerate(doc["exchanges"], 1):
+        out.append(f"<h3>{i}. {_e(x['method'])} {_e(x['url'])}</h3><p>{_e(x['time'])} · step {_e(str(x['step']))}"
+                   f" · status {_e(str(x['status']))} · {x['elapsed_ms']} ms · server date {_e(str(x['server_date']))}</p>")
+        if x.get("error"):
+            out.append(f"<p class=\"fail\">Error: {_e(x['error'])}</p>")
+        out.append(f"<pre>{_e(x['request_headers'])}\n\n{_e(x['request_body'] or '')}</pre>"
+                   f"<pre>{_e(x['response_headers'])}\n\n{_e(x['response_body'] or '')}</pre>")
+    out.append("</body></html>")
+    return "".join(out)
+
+
+def export_evidence(path: str | Path, *, profile_summary: dict, trail: AuditTrail, discovery_reports=(),
+                    registration_results=(), certificates=(), now: datetime | None = None) -> Path:
+    """Write a zip with ``report.html`` and ``evidence.json``; a folder gets a timestamped file name."""
+    from app.core.storage import atomic_write
+
+    now = now or datetime.now(timezone.utc)
+    doc = build_evidence(profile_summary=profile_summary, trail=trail, discovery_reports=discovery_reports,
+                         registration_results=registration_results, certificates=certificates, now=now)
+    known = trail.known_secrets()
+    members = {"evidence.json": json.dumps(doc, ensure_ascii=False, indent=1), "report.html": render_html(doc)}
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, text in members.items():
+            for secret in known:  # belt and braces: nothing the trail saw as secret leaves
+                text = text.replace(secret, REDACTED)
+            info = zipfile.ZipInfo(name, date_time=now.timetuple()[:6])
+            info.compress_type = zipfile.ZIP_DEFLATED
+            zf.writestr(info, text.encode("utf-8"))
+    target = Path(path)
+    if target.is_dir():
+        target = target / f"udap-evidence-{now.strftime('%Y%m%dT%H%M%SZ')}.zip"
+    return atomic_write(target, buffer.getvalue(), mode=0o600)

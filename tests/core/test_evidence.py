@@ -1,0 +1,205 @@
+import json
+import stat
+import threading
+import zipfile
+
+import pytest
+
+from app.core import jose
+from app.core.evidence import (MAX_BODY_CHARS, REDACTED, SIGNATURE_REMOVED, AuditTrail, decoded_jwts,
+                               export_evidence, redact_body, redact_headers, redact_text, redact_url)
+from tests.pki import NOW, make_community
+
+ACCESS_TOKEN = "at-5f1c9e0b7d2a4c8e9f3b6a1d0c7e2f4a"
+PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture(scope="module")
+def community():
+    return make_community()
+
+
+@pytest.fixture(scope="module")
+def assertion(community):
+    return jose.sign({"iss": "client-1", "sub": "client-1", "aud": "https://as.example.org/token"},
+                     community.leaf.key, [community.leaf.cert, community.intermediate.cert])
+
+
+def test_jws_signature_removed_header_and_payload_kept(assertion):
+    head, payload, signature = assertion.split(".")
+    known: set[str] = set()
+    out = redact_text(f"assertion={assertion} trailing", known)
+    assert signature not in out
+    assert f"{head}.{payload}.{SIGNATURE_REMOVED}" in out
+    assert signature in known
+
+
+def test_authorization_header_keeps_scheme_only():
+    known: set[str] = set()
+    out = redact_headers({"Authorization": f"Bearer {ACCESS_TOKEN}", "Cookie": "sid=abc", "Accept": "x"}, known)
+    assert out == {"authorization": f"Bearer {REDACTED}", "cookie": REDACTED, "accept": "x"}
+    assert ACCESS_TOKEN in known
+
+
+def test_form_body_redaction(assertion):
+    form = (f"grant_type=client_credentials&client_assertion={assertion}&password=hunter22"
+            f"&code=abc123&scope=system%2FPatient.read")
+    out = redact_body(form.encode(), "application/x-www-form-urlencoded")
+    assert assertion.split(".")[2] not in out
+    assert "hunter22" not in out and "abc123" not in out
+    assert "grant_type=client_credentials" in out and "scope=system%2FPatient.read" in out
+
+
+def test_json_body_redaction_is_key_based_and_deep(assertion):
+    body = {"access_token": ACCESS_TOKEN, "token_type": "Bearer", "nested": [{"password": PASSWORD}],
+            "software_statement": assertion, "error": "invalid_client", "code": "E42"}
+    known: set[str] = set()
+    out = redact_body(json.dumps(body).encode(), "application/json", known)
+    parsed = json.loads(out)
+    assert parsed["access_token"] == REDACTED
+    assert parsed["nested"][0]["password"] == REDACTED
+    assert parsed["software_statement"].endswith(SIGNATURE_REMOVED)
+    assert parsed["code"] == "E42" and parsed["token_type"] == "Bearer"  # JSON "code" is not a secret
+    assert ACCESS_TOKEN in known and PASSWORD in known
+
+
+def test_unparsable_json_still_redacted_by_pattern():
+    out = redact_body(b'{"access_token": "' + ACCESS_TOKEN.encode() + b'", broken', "application/json")
+    assert ACCESS_TOKEN not in out
+
+
+def test_private_key_pem_never_survives(community):
+    from cryptography.hazmat.primitives import serialization
+    pem = community.leaf.key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()).decode()
+    body = redact_body(f"oops {pem} tail".encode(), "text/plain")
+    assert "PRIVATE KEY" not in body.replace("[private key", "") and pem.splitlines()[1] not in body
+    assert body.endswith(" tail")
+
+
+def test_url_query_secrets():
+    url = f"https://h.example/cb?code=xyz123&state=s1&access_token={ACCESS_TOKEN}"
+    out = redact_url(url)
+    assert "xyz123" not in out and ACCESS_TOKEN not in out and "state=s1" in out
+    plain = "https://h.example/.well-known/udap?community=udap%3A%2F%2Fx%2F"
+    assert redact_url(plain) == plain
+
+
+def test_binary_and_truncation():
+    assert redact_body(b"\x30\x82\x01\xff\x00", "application/pkix-crl").startswith("<binary: 5 bytes")
+    big = redact_body(b"a" * (MAX_BODY_CHARS + 10), "text/plain")
+    assert len(big) < MAX_BODY_CHARS + 100 and "truncated" in big
+    assert redact_body(None) is None and redact_body(b"") == ""
+
+
+def test_trail_scrubs_known_secrets_in_later_entries():
+    trail = AuditTrail()
+    trail.record("POST", "https://as.example/token", {}, b"grant_type=client_credentials", 200,
+                 {"content-type": "application/json"},
+                 json.dumps({"access_token": ACCESS_TOKEN}).encode(), 0.01, "token", now=NOW)
+    # the server echoes the token somewhere unexpected, in a non-JSON body
+    entry = trail.record("GET", "https://fhir.example/Patient", {"Authorization": f"Bearer {ACCESS_TOKEN}"},
+                         None, 401, {"content-type": "text/plain"},
+                         f"token {ACCESS_TOKEN} is not valid".encode(), 0.02, now=NOW)
+    assert ACCESS_TOKEN not in json.dumps(trail.to_jsonable())
+    assert entry.response_body == f"token {REDACTED} is not valid"
+    assert entry.elapsed_ms == 20 and entry.status == 401 and entry.method == "GET"
+
+
+def test_step_context_and_explicit_step():
+    trail = AuditTrail()
+    with trail.step("discovery"):
+        a = trail.record("GET", "https://x/", now=NOW)
+        b = trail.record("GET", "https://x/", step="other", now=NOW)
+    c = trail.record("GET", "https://x/", now=NOW)
+    assert (a.step, b.step, c.step) == ("discovery", "other", None)
+
+
+def test_learn_secret_and_thread_safety():
+    trail = AuditTrail()
+    trail.learn_secret(PASSWORD)
+
+    def work(n):
+        for i in range(50):
+            trail.record("GET", f"https://x/{n}/{i}", response_body=f"pw {PASSWORD}".encode(), now=NOW)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(trail.entries) == 400
+    assert all(e.response_body == f"pw {REDACTED}" for e in trail.entries)
+
+
+def test_decoded_jwts_have_no_signature(assertion):
+    found = decoded_jwts([("x", redact_text(f"a {assertion} b"))])
+    assert len(found) == 1
+    assert found[0]["claims"]["iss"] == "client-1" and found[0]["header"]["alg"] == "RS256"
+    assert "signature" not in json.dumps(found).lower().replace("signature-removed", "")
+
+
+class _Report:
+    def to_dict(self):
+        return {"base_url": "https://fhir.example.org/r4", "ok": False, "rows": [
+            {"id": "D-V7", "title": "iss equals base", "status": "fail", "reason": "iss_not_base_url",
+             "detail": {"actual": "<script>alert(1)</script>"}}]}
+
+
+def _exported(tmp_path, assertion, community):
+    trail = AuditTrail()
+    with trail.step("token"):
+        trail.record("POST", "https://as.example.org/token", {"Content-Type": "application/x-www-form-urlencoded"},
+                     f"grant_type=client_credentials&client_assertion={assertion}".encode(), 200,
+                     {"Content-Type": "application/json"},
+                     json.dumps({"access_token": ACCESS_TOKEN, "token_type": "Bearer"}).encode(), 0.2, now=NOW)
+    trail.record("GET", "https://fhir.example.org/r4/metadata", {"Authorization": f"Bearer {ACCESS_TOKEN}"}, None,
+                 500, {"Content-Type": "text/html"}, b"<html><script>evil()</script></html>", 0.1, step="fhir", now=NOW)
+    path = export_evidence(tmp_path / "evidence.zip",
+                           profile_summary={"name": "clinic", "client_uri": "https://client.example.org/app",
+                                            "password": PASSWORD},
+                           trail=trail, discovery_reports=[_Report()],
+                           registration_results=[{"client_id": "abc", "software_statement": assertion}],
+                           certificates={"client": community.leaf.cert, "intermediate": community.intermediate.cert},
+                           now=NOW)
+    return path
+
+
+def test_export_contains_no_secret(tmp_path, assertion, community):
+    path = _exported(tmp_path, assertion, community)
+    raw = path.read_bytes()
+    signature = assertion.split(".")[2]
+    with zipfile.ZipFile(path) as zf:
+        assert sorted(zf.namelist()) == ["evidence.json", "report.html"]
+        contents = [zf.read(n) for n in zf.namelist()]
+    for blob in [raw, *contents]:
+        for secret in (ACCESS_TOKEN, signature, PASSWORD):
+            assert secret.encode() not in blob
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_export_content_and_html_is_inert(tmp_path, assertion, community):
+    path = _exported(tmp_path, assertion, community)
+    with zipfile.ZipFile(path) as zf:
+        doc = json.loads(zf.read("evidence.json"))
+        page = zf.read("report.html").decode()
+    assert [e["step"] for e in doc["exchanges"]] == ["token", "fhir"]
+    assert doc["exchanges"][0]["request_body"].endswith(SIGNATURE_REMOVED)
+    assert doc["certificates"][0]["label"] == "client"
+    assert doc["certificates"][0]["validity"] == "valid"
+    assert len(doc["certificates"][0]["sha256_fingerprint"].split(":")) == 32
+    assert doc["discovery"][0]["rows"][0]["reason"] == "iss_not_base_url"
+    assert doc["registrations"][0]["client_id"] == "abc"
+    claims = [j["claims"] for j in doc["jwts"]]
+    assert {"iss": "client-1", "sub": "client-1", "aud": "https://as.example.org/token"} in claims
+    assert "<script" not in page.lower()
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "iss_not_base_url" in page and "Bearer [redacted]" in page
+
+
+def test_export_into_folder_names_the_file(tmp_path, assertion, community):
+    folder = tmp_path / "out"
+    folder.mkdir()
+    trail = AuditTrail()
+    path = export_evidence(folder, profile_summary={}, trail=trail, now=NOW)
+    assert path.parent == folder and path.name == "udap-evidence-20260601T120000Z.zip"
