@@ -1,0 +1,30 @@
+# Shared by ./run-app and ./run-tests: create .venv once, reinstall when pyproject.toml changes.
+VENV="${UDAP_ONBOARD_VENV:-.venv}"
+PYTHON="${PYTHON:-python3}"
+
+ensure_venv() {
+    extras="${1:-}"
+    stamp="$VENV/.installed-${extras:-app}"
+    if [ -x "$VENV/bin/python" ] && [ -f "$stamp" ] && [ "$stamp" -nt pyproject.toml ]; then
+        return 0
+    fi
+    if ! command -v "$PYTHON" >/dev/null 2>&1; then
+        echo "python3 was not found. Install it first: sudo apt-get install -y python3 python3-venv" >&2
+        exit 1
+    fi
+    if [ ! -x "$VENV/bin/python" ]; then
+        if ! "$PYTHON" -m venv "$VENV" 2>/dev/null; then
+            rm -rf "$VENV"
+            echo "Could not create a virtual environment: python3-venv is missing." >&2
+            echo "Install it with: sudo apt-get install -y python3-venv   then run this command again." >&2
+            exit 1
+        fi
+    fi
+    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip
+    if [ -n "$extras" ]; then
+        "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e ".[$extras]"
+    else
+        "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e .
+    fi
+    touch "$stamp"
+}
