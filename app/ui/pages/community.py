@@ -1,0 +1,110 @@
+"""Community: which trust community (group of organizations that trust one another) to join."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QLabel, QListWidget, QListWidgetItem
+
+from app.ui.context import pick
+from app.ui.pages.base import StepPage
+
+PRACTICE_KEY = "__practice__"
+
+
+PRACTICE_NAME = "practice"  # app.sandbox.practice.NAME (not imported: the sandbox is heavy)
+
+
+def is_practice(community: Any) -> bool:
+    """The practice community runs on this computer (local CA + test server)."""
+    name = community if isinstance(community, str) else pick(community, "name", default="")
+    return str(name or "").lower() == PRACTICE_NAME
+
+
+def ensure_practice(session: Any, community_name: str | None) -> None:
+    """Runs in a task: start the local practice server when the profile uses it and it is not running."""
+    if is_practice(community_name) and not session.practice.running:
+        session.practice.start()
+
+
+class CommunityPage(StepPage):
+    STEP = "COMMUNITY"
+
+    def build(self) -> None:
+        self.setTitle(self.tr("Trust community"))
+        self.setSubTitle(self.tr("Choose the trust community: the group of organizations whose servers will "
+                                 "accept your certificate."))
+        label = QLabel(self.tr("&Community:"), self)
+        self.list = QListWidget(self)
+        self.list.setAccessibleName(self.tr("Community"))
+        self.list.setWordWrap(True)
+        label.setBuddy(self.list)
+        self.body.addWidget(label)
+        self.body.addWidget(self.list, 1)
+        self.info = self.text("")
+        self.list.currentRowChanged.connect(self._selected)
+        self.first_field = self.list
+
+    def load(self) -> None:
+        self.list.clear()
+        practice = QListWidgetItem(self.tr("Practice community (on this computer) — recommended for a first try.\n"
+                                           "A pretend certificate authority and server run inside udap-onboard; "
+                                           "nothing leaves your computer."))
+        practice.setData(Qt.ItemDataRole.UserRole, PRACTICE_KEY)
+        self.list.addItem(practice)
+        for c in self.ctx.session.communities.list():
+            if is_practice(c):
+                continue
+            servers = len(pick(c, "servers", default=[]) or [])
+            item = QListWidgetItem(self.tr("{name}\n{uri} · {n} server(s) known").format(name=c.name, uri=c.uri,
+                                                                                        n=servers))
+            item.setData(Qt.ItemDataRole.UserRole, c.name)
+            self.list.addItem(item)
+        current = self.ctx.community_name()
+        row = 0
+        for i in range(self.list.count()):
+            data = self.list.item(i).data(Qt.ItemDataRole.UserRole)
+            if current and (data == current or (data == PRACTICE_KEY and is_practice(current))):
+                row = i
+        self.list.setCurrentRow(row)
+
+    def chosen(self) -> str | None:
+        item = self.list.currentItem()
+        return item.data(Qt.ItemDataRole.UserRole) if item else None
+
+    def _selected(self, _row: int) -> None:
+        key = self.chosen()
+        if key == PRACTICE_KEY:
+            self.info.setText(self.tr("Use this to learn the steps. Its certificates are accepted only by the "
+                                      "practice server; for real data, choose your community's entry."))
+        elif key:
+            c = self.ctx.session.communities.get(key)
+            fps = c.anchor_fingerprints() if hasattr(c, "anchor_fingerprints") else []
+            self.info.setText(self.tr("Trust anchor fingerprint (SHA-256), compare it with the value your "
+                                      "community published: {fp}").format(fp=fps[0] if fps else self.tr("none")))
+        self.completeChanged.emit()
+
+    def ready(self) -> bool:
+        return self.chosen() is not None
+
+    def commit(self) -> Any:
+        key = self.chosen()
+        info = self.ctx.practice_info
+        if key == PRACTICE_KEY and info and self.ctx.session.practice.running:
+            self._set_community(PRACTICE_NAME)
+            return None
+        if key == PRACTICE_KEY:
+            return (self.ctx.session.practice.start, (), {}, self._practice_started,
+                    self.tr("Starting the practice community…"))
+        self._set_community(key)
+        return None
+
+    def _practice_started(self, describe: dict) -> None:
+        self.ctx.practice_info = describe
+        self._set_community(PRACTICE_NAME)  # the catalog name; describe["name"] is the display label
+
+    def _set_community(self, name: str) -> None:
+        self.ctx.community = name
+        if self.ctx.profile is not None:
+            self.ctx.profile.community = name

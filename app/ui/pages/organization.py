@@ -1,0 +1,86 @@
+"""Organization: who you are and the client URI that will name your software everywhere."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtWidgets import QLabel, QLineEdit
+
+from app.ui.pages.base import StepPage
+
+
+class OrganizationPage(StepPage):
+    STEP = "ORGANIZATION"
+
+    def build(self) -> None:
+        self.setTitle(self.tr("Your organization"))
+        self.setSubTitle(self.tr("Tell us who you are: these details go into your certificate request and "
+                                 "into every registration."))
+        form = self.form()
+        self.fields: dict[str, QLineEdit] = {}
+        rows = [
+            ("name", self.tr("&Profile name:"), "my-clinic",
+             self.tr("A short name for this setup on this computer (letters, digits, - and _).")),
+            ("org_name", self.tr("&Organization:"), self.tr("e.g. Riverside Family Practice"),
+             self.tr("Your organization's legal name.")),
+            ("client_name", self.tr("&Software name:"), self.tr("e.g. Riverside Records Sync"),
+             self.tr("What server operators will see as the name of your software.")),
+            ("client_uri", self.tr("Client &URI:"), "https://riverside.example.org/udap",
+             self.tr("A web address you control that names your software. It goes into your certificate and "
+                     "must match it exactly, character for character.")),
+            ("contact", self.tr("Contact &e-mail:"), "it@riverside.example.org",
+             self.tr("Who a server operator should write to about this connection.")),
+            ("org_id", self.tr("Organization &ID (optional):"), self.tr("e.g. urn:oid:2.16.840.1.113883.4.6#1234567893"),
+             self.tr("An identifier for your organization such as your NPI as a URI; leave empty if unsure.")),
+        ]
+        for key, label_text, placeholder, help_text in rows:
+            edit = QLineEdit(self)
+            edit.setPlaceholderText(placeholder)
+            edit.setToolTip(help_text)
+            edit.setAccessibleDescription(help_text)
+            label = QLabel(label_text, self)
+            label.setBuddy(edit)
+            form.addRow(label, edit)
+            hint = QLabel(help_text, self)
+            hint.setWordWrap(True)
+            hint.setStyleSheet("color: palette(placeholder-text);")
+            form.addRow("", hint)
+            edit.textChanged.connect(self.completeChanged)
+            self.fields[key] = edit
+        self.fields["name"].setText("my-clinic")
+        self.saved_note = self.text("")
+        self.first_field = self.fields["name"]
+
+    def load(self) -> None:
+        p = self.ctx.profile
+        existing = p is not None
+        if existing:
+            values = {"name": p.name, "org_name": p.org_name, "client_name": p.client_name,
+                      "client_uri": p.client_uri, "contact": (p.contacts[0] if p.contacts else "").removeprefix("mailto:"),
+                      "org_id": p.org_id or ""}
+            for key, value in values.items():
+                self.fields[key].setText(value)
+        for edit in self.fields.values():
+            edit.setReadOnly(existing)
+        self.saved_note.setText(self.tr("These details are saved in the profile. To use different ones, start a "
+                                        "new profile from the first page.") if existing else "")
+
+    def value(self, key: str) -> str:
+        return self.fields[key].text().strip()
+
+    def ready(self) -> bool:
+        return all(self.value(k) for k in ("name", "org_name", "client_name", "client_uri", "contact"))
+
+    def commit(self) -> Any:
+        if self.ctx.profile is not None:
+            return None
+        kwargs = {"org_name": self.value("org_name"), "client_name": self.value("client_name"),
+                  "client_uri": self.value("client_uri"), "contact": self.value("contact"),
+                  "org_id": self.value("org_id") or None, "community": self.ctx.community}
+        return (self.ctx.onboarding.create_profile, (self.ctx.session, self.value("name")), kwargs, self._created,
+                self.tr("Saving your profile…"))
+
+    def _created(self, result: Any) -> None:
+        profile, warnings = result
+        self.ctx.uri_warnings = list(warnings or [])
+        self.ctx.set_profile(profile)

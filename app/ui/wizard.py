@@ -1,0 +1,189 @@
+"""The wizard window: one page per workflow step, a side list of steps, routing by core.workflow.
+
+Only PySide6 (and our own Qt modules) are imported here; the core (cryptography, httpx, joserfc,
+keyring) is imported after the window is shown, so the first paint is not delayed.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, Callable
+
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QFont
+from PySide6.QtWidgets import QApplication, QInputDialog, QLineEdit, QListWidget, QListWidgetItem, QWizard
+
+from app.ui.context import START_ID, STEP_NAMES, Backend, WizardContext, page_id, step_name_of
+from app.ui.pages.access import AccessPage
+from app.ui.pages.certificate import CertificatePage
+from app.ui.pages.community import CommunityPage
+from app.ui.pages.connect import ConnectPage
+from app.ui.pages.csr import CsrPage
+from app.ui.pages.details import DetailsPage
+from app.ui.pages.done import DonePage
+from app.ui.pages.key import KeyPage
+from app.ui.pages.organization import OrganizationPage
+from app.ui.pages.start import StartPage
+from app.ui.pages.titles import step_title
+from app.ui.tasks import GuiPrompt, TaskRunner
+
+PAGE_CLASSES = (CommunityPage, OrganizationPage, KeyPage, CsrPage, CertificatePage, DetailsPage, ConnectPage,
+                AccessPage, DonePage)
+
+
+class OnboardingWizard(QWizard):
+    """QWizard whose route comes from core.workflow; pages are bound to a shared WizardContext."""
+
+    def __init__(self, ctx: WizardContext, parent=None) -> None:
+        super().__init__(parent)
+        self.ctx = ctx
+        self.setWindowTitle(self.tr("udap-onboard — connect to a health data network"))
+        self.setWizardStyle(QWizard.WizardStyle.ModernStyle)
+        self.setOption(QWizard.WizardOption.NoBackButtonOnStartPage, True)
+        self.setOption(QWizard.WizardOption.NoCancelButtonOnLastPage, True)
+        self.setButtonText(QWizard.WizardButton.CancelButton, self.tr("Close"))
+        self.start = StartPage(ctx)
+        self.setPage(START_ID, self.start)
+        for cls in PAGE_CLASSES:
+            self.setPage(page_id(cls.STEP), cls(ctx))
+        self.steps = QListWidget(self)
+        self.steps.setObjectName("stepList")
+        self.steps.setAccessibleName(self.tr("Steps"))
+        self.steps.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.steps.setSelectionMode(QListWidget.SelectionMode.NoSelection)
+        self.steps.setFixedWidth(210)
+        for name in STEP_NAMES:
+            self.steps.addItem(QListWidgetItem(step_title(name)))
+        self.setSideWidget(self.steps)
+        self.resize(960, 680)
+        self._previous = START_ID
+        self.currentIdChanged.connect(self._page_changed)
+        ctx.listeners.append(self.update_steps)
+        self.update_steps()
+
+    # ----------------------------------------------------------------- backend
+
+    def set_backend(self, backend: Backend) -> None:
+        self.ctx.backend = backend
+        page = self.currentPage()
+        if page is not None:
+            page.initializePage()
+            page.completeChanged.emit()
+        self.update_steps()
+
+    def backend_failed(self, error: BaseException) -> None:
+        self.start.banner.show_error(self.ctx.explain(error))
+
+    # ----------------------------------------------------------------- routing
+
+    def nextId(self) -> int:  # noqa: N802 - Qt override
+        current = self.currentId()
+        if current == START_ID:
+            return page_id(self.ctx.resume_target or "COMMUNITY")
+        if current < 0:
+            return START_ID
+        name = STEP_NAMES[current - 1]
+        if name == "DONE":
+            return -1
+        state = self.ctx.state()
+        if state is None:  # before the profile exists the route is the plain order
+            return current + 1
+        nxt = page_id(step_name_of(self.ctx.workflow.next_step(self.ctx.step(name), state)))
+        return nxt if nxt > current else current + 1
+
+    def go_to_step(self, name: str) -> None:
+        """Jump (e.g. Done -> details for more servers): back through history, or restart through Start."""
+        target = page_id(name)
+        if target in self.visitedIds():
+            while self.currentId() != target and self.currentId() != START_ID:
+                self.back()
+            if self.currentId() == target:
+                return
+        self.ctx.jump_target = name
+        self.restart()
+        self.next()
+
+    def _page_changed(self, new_id: int) -> None:
+        if self._previous not in (new_id, -1):
+            self.ctx.runner.invalidate(self.page(self._previous))
+        self._previous = new_id
+        self.update_steps()
+
+    # ----------------------------------------------------------------- side list
+
+    def update_steps(self) -> None:
+        current = self.currentId()
+        state = self.ctx.state()
+        first_open = None
+        route = STEP_NAMES
+        if state is not None:
+            first_open = step_name_of(self.ctx.workflow.first_incomplete_step(state))
+            route = [step_name_of(s) for s in self.ctx.workflow.route(state)] if hasattr(
+                self.ctx.workflow, "route") else STEP_NAMES
+        for i, name in enumerate(STEP_NAMES):
+            item = self.steps.item(i)
+            if state is None:  # no profile yet: what lies behind is done
+                done = 0 < page_id(name) < current
+            else:
+                done = STEP_NAMES.index(name) < STEP_NAMES.index(first_open) and name in route
+            here = page_id(name) == current
+            skipped = name not in route
+            mark = "▶" if here else ("✓" if done else ("–" if skipped else "  "))
+            suffix = self.tr(" (you are here)") if here else (self.tr(" (not needed)") if skipped else "")
+            item.setText(f"{mark} {step_title(name)}{suffix if skipped else ''}")
+            item.setData(Qt.ItemDataRole.AccessibleTextRole, f"{step_title(name)}"
+                         f"{self.tr(', done') if done else ''}{suffix}")
+            font = QFont(self.steps.font())
+            font.setBold(here)
+            item.setFont(font)
+
+
+def ask_passphrase_dialog(parent: Any) -> Callable[[str], str]:
+    """The passphrase prompt used when the system has no secure keyring."""
+
+    def ask(name: str) -> str:
+        text, ok = QInputDialog.getText(parent, parent.tr("Passphrase needed"),
+                                        parent.tr("This computer has no secure keyring. Enter the passphrase that "
+                                                  "protects the private key of \u201c{name}\u201d:").format(name=name),
+                                        QLineEdit.EchoMode.Password)
+        if not ok:
+            raise KeyboardInterrupt
+        return text
+
+    return GuiPrompt(ask)
+
+
+def _home_arg(argv: list[str]) -> str | None:
+    for i, arg in enumerate(argv):
+        if arg == "--home" and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith("--home="):
+            return arg.split("=", 1)[1]
+    return None
+
+
+def run_gui(argv: list[str]) -> int:
+    """Show the window first, then import the core and hand it to the pages."""
+    app = QApplication.instance() or QApplication([sys.argv[0], *[a for a in argv if a.startswith("-platform")]])
+    app.setApplicationName("udap-onboard")
+    runner = TaskRunner()
+    ctx = WizardContext(runner=runner)
+    wizard = OnboardingWizard(ctx)
+    wizard.show()
+
+    def load() -> None:
+        from app.ui.context import load_backend
+
+        try:
+            backend = load_backend(_home_arg(argv), ask_passphrase=ask_passphrase_dialog(wizard))
+        except Exception as exc:  # noqa: BLE001 - shown on the start page with what to do
+            wizard.backend_failed(exc)
+            return
+        wizard.set_backend(backend)
+
+    QTimer.singleShot(0, load)
+    code = app.exec()
+    runner.wait(5000)
+    if ctx.backend is not None and hasattr(ctx.session, "close"):
+        ctx.session.close()
+    return code
