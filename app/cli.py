@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
+import os
 import sys
 import traceback
 from pathlib import Path
@@ -127,7 +128,8 @@ def read_file(path: str) -> bytes:
     try:
         return read_bounded(path, MAX_FILE)
     except StorageError as exc:
-        raise CertificateError(exc.code, **exc.fields) from None
+        code = {"file_empty": "empty"}.get(exc.code, exc.code)
+        raise CertificateError(code, **exc.fields) from None
 
 
 def read_stdin_secret() -> str:
@@ -354,6 +356,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     except Failure:
         return 1
+    except BrokenPipeError:  # output piped into `head` and the like: not an error of ours
+        sys.stderr.close()
+        return 0
     except KeyboardInterrupt:
         print("Stopped.", file=sys.stderr)
         return 1
@@ -382,7 +387,8 @@ def _log_unexpected(args, exc: BaseException) -> None:
         from app.core.storage import data_home, ensure_private_dir
 
         logs = ensure_private_dir(data_home(args.home) / "logs")
-        with open(logs / "udap-onboard.log", "a", encoding="utf-8") as fh:
+        fd = os.open(logs / "udap-onboard.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        with os.fdopen(fd, "a", encoding="utf-8") as fh:
             fh.write("".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
         print(f"(details were written to {logs / 'udap-onboard.log'})", file=sys.stderr)
     except Exception:

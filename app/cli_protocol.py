@@ -164,7 +164,9 @@ def cmd_register(args, s, out) -> None:
 
     def text():
         for r in rows:
-            if r.ok:
+            if r.outcome == "cancelled":
+                print(f"cancelled  {r.server}  client_id={r.client_id} is no longer registered")
+            elif r.ok:
                 granted = r.granted.get("scope", "")
                 print(f"{r.outcome:10} {r.server}  client_id={r.client_id}  granted scope: {granted}")
                 for d in r.diff:

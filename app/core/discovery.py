@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable, Sequence
@@ -163,6 +164,11 @@ def discover(base_url: str, community, policy: http.HttpPolicy, now: datetime | 
              grant_type: str = "client_credentials", crl_cache=None) -> DiscoveryReport:
     """GET {base}/.well-known/udap?community=… and run every check; never raises for server faults."""
     now = now or datetime.now(timezone.utc)
+    with policy.audit.step("discovery") if policy.audit is not None else nullcontext():  # CRL fetches too
+        return _discover(base_url, community, policy, now, fetch, client_algs, grant_type, crl_cache)
+
+
+def _discover(base_url, community, policy, now, fetch, client_algs, grant_type, crl_cache) -> DiscoveryReport:
     base = base_url.strip()
     uri = getattr(community, "uri", None) or None
     report = DiscoveryReport(base_url=base, community_uri=uri)
@@ -174,8 +180,7 @@ def discover(base_url: str, community, policy: http.HttpPolicy, now: datetime | 
         return report
     url = base.rstrip("/") + WELL_KNOWN
     try:
-        exchange = http.get_json(policy, url, params={"community": uri} if uri else None, step="discovery",
-                                 expect=(200, 204, 404))
+        exchange = http.get_json(policy, url, params={"community": uri} if uri else None, expect=(200, 204, 404))
     except UdapOnboardError as exc:
         rows.add("D1", title, "fail", exc.code, _error=exc, **exc.fields)
         return report
@@ -198,7 +203,7 @@ def discover(base_url: str, community, policy: http.HttpPolicy, now: datetime | 
     effective = dict(unsigned)
     if signed is not None:
         effective.update({k: v for k, v in signed[0].items() if k not in JWT_CLAIMS})
-    failed = [r.id for r in report.rows if r.status == "fail" and r.id.startswith("D-V")]
+    failed = list(dict.fromkeys(r.id for r in report.rows if r.status == "fail" and r.id.startswith("D-V")))
     rows.add("D-V9", "Signed metadata accepted", "fail" if failed else "pass",
              "signed_metadata_rejected" if failed else "ok", failed_checks=failed)
     _check_shape(effective, rows, client_algs, grant_type)

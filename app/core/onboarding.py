@@ -101,16 +101,32 @@ def generate_key(session: Session, profile: Profile, key_type: str | keys.KeyTyp
         raise KeyContainerError("exists", path=str(path))
     private = keys.generate_key(kind)
     keys.save_key(path, private, session.secrets, _secret_name(profile), replace=replace)
+    _remember_key(session, path, private)
     profile.key_type, profile.key_file, profile.key_source = kind.value, path.name, "generated"
     if replace:  # a new key makes the request and the certificate for the old one useless
         profile.csr_pem, profile.certificate_chain_pem = "", []
     return session.profiles.save(profile, now=session.now())
 
 
+def _remember_key(session: Session, path: Path, key) -> None:
+    session.key_cache[str(path)] = (path.stat().st_mtime_ns, key)
+
+
 def load_key(session: Session, profile: Profile):
+    """The decrypted key, kept in memory for the session: each decryption costs 600,000 PBKDF2 rounds."""
+    path = key_path(session, profile)
     if not profile.key_file:
-        raise KeyContainerError("missing", path=str(key_path(session, profile)))
-    return keys.load_key(key_path(session, profile), session.secrets, _secret_name(profile)).key
+        raise KeyContainerError("missing", path=str(path))
+    try:
+        stamp = path.stat().st_mtime_ns
+    except OSError:
+        stamp = None
+    cached = session.key_cache.get(str(path))
+    if cached is not None and cached[0] == stamp and stamp is not None:
+        return cached[1]
+    key = keys.load_key(path, session.secrets, _secret_name(profile)).key
+    session.key_cache[str(path)] = (stamp, key)
+    return key
 
 
 def import_pkcs12(session: Session, profile: Profile, data: bytes, password: bytes | str | None, *,
@@ -127,6 +143,7 @@ def import_pkcs12(session: Session, profile: Profile, data: bytes, password: byt
         raise KeyContainerError("exists", path=str(path))
     keys.save_key(path, bundle.key, session.secrets, _secret_name(profile), cert=leaf, chain=chain[1:],
                   replace=replace)
+    _remember_key(session, path, bundle.key)
     profile.key_type = keys.key_type_of(bundle.key).value
     profile.key_file, profile.key_source, profile.csr_pem = path.name, "pkcs12", ""
     profile.certificate_chain_pem = [_pem(c) for c in chain]
@@ -194,6 +211,8 @@ def _check(session: Session, profile: Profile, private, chain: Sequence[x509.Cer
     if community is not None:
         from app.core import http, trust as trust_mod
 
+        if community.name == PRACTICE:
+            ensure_practice_reachable(session)
         report = trust_mod.validate_chain(
             chain[0], list(chain[1:]) + community.intermediate_certificates(), community.anchor_certificates(),
             now=now, fetch=http.fetcher(session.http_policy(community), step="certificate"),
@@ -244,6 +263,17 @@ def _community_or_none(session: Session, name: str | None) -> TrustCommunity | N
         if name == PRACTICE:  # not created yet: the trust check waits until the practice CA exists
             return None
         raise
+
+
+def ensure_practice_reachable(session: Session) -> None:
+    """The practice CA's CRLs are served by its server: start it here unless another process serves them."""
+    from app.core.errors import SandboxError
+
+    try:
+        session.practice.start()
+    except SandboxError as exc:
+        if exc.code != "http_port_in_use":  # `sandbox serve` in another terminal already serves them
+            raise
 
 
 def community(session: Session, name: str) -> TrustCommunity:

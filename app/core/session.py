@@ -37,6 +37,7 @@ class Session:
         self.allow_insecure_loopback = allow_insecure_loopback
         self.transport = transport  # httpx.MockTransport in unit tests only
         self.crl_cache = CrlCache()
+        self.key_cache: dict[str, tuple] = {}  # decrypted keys, memory only, for this run
         self._secrets = secrets
         self._ask_passphrase = ask_passphrase
         self._lock = threading.Lock()

@@ -126,6 +126,24 @@ def test_valid_metadata(pki, community):
     assert [e.step for e in policy.audit.entries] == ["discovery"]
 
 
+def test_revocation_fetched_through_the_http_policy(pki, community):
+    files = pki.files(NOW)
+    served = []
+
+    def handler(request):
+        url = str(request.url).split("?")[0]
+        served.append(url)
+        if url in files:
+            return httpx.Response(200, content=files[url], headers={"Content-Type": "application/pkix-crl"})
+        return httpx.Response(200, json=metadata(sign(pki)))
+
+    policy = HttpPolicy(transport=httpx.MockTransport(handler), audit=AuditTrail(), clock=lambda: NOW)
+    report = discover(BASE, community, policy, now=NOW)  # no fetch=: CRLs come over (plain) http via the policy
+    assert report.ok
+    assert any(u.startswith("http://pki.test/") and u.endswith(".crl") for u in served)
+    assert all(e.step == "discovery" for e in policy.audit.entries) and len(policy.audit.entries) == len(served)
+
+
 def test_signed_values_take_precedence(pki, community):
     signed = sign(pki, claims(authorization_endpoint="https://as.example.org/authorize",
                               scopes_supported=["system/Observation.read"]))

@@ -325,7 +325,9 @@ def test_missing_ssl_cert_file_falls_back(monkeypatch, tmp_path):
     ctx = http.build_ssl_context(http.HttpPolicy())
     assert ctx.cert_store_stats()["x509_ca"] > 0
     assert ctx.verify_mode == ssl.CERT_REQUIRED and ctx.check_hostname
-    http.make_client(http.HttpPolicy()).close()
+    policy = http.HttpPolicy()
+    http.make_client(policy).close()
+    assert policy.ssl_context() is policy.ssl_context()  # built once per policy
 
 
 def test_bad_tls_anchor():
