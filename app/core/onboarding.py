@@ -383,10 +383,19 @@ def register(session: Session, profile: Profile, servers: Sequence[str], communi
     comm = session.communities.get(community_name)
     chain = profile_chain(profile)
     fingerprint = certs.fingerprint(chain[0])
+    def one(server: str) -> ServerOutcome:
+        try:
+            return _register_one(session, profile, server, comm, cancel, request, fingerprint)
+        except Exception as exc:  # one server's bug must not take the other rows down with it
+            from app.core.errors import UdapOnboardError
+
+            detail = exc.to_dict() if isinstance(exc, UdapOnboardError) else \
+                {"domain": "registration", "code": "internal_error", "fields": {"type": type(exc).__name__}}
+            return ServerOutcome(server=server, outcome="error", error=detail["code"], explanation=detail)
+
     with ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(servers) or 1)),
                             thread_name_prefix="udap-server") as pool:
-        rows = list(pool.map(lambda s: _register_one(session, profile, s, comm, cancel, request, fingerprint),
-                             servers))
+        rows = list(pool.map(one, servers))
     for row, server in zip(rows, servers):
         if server not in profile.servers:
             profile.servers.append(server)

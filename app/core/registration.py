@@ -8,7 +8,6 @@ table say what to do next, including what our own lint thinks is wrong with what
 from __future__ import annotations
 
 import json
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Sequence
@@ -59,38 +58,6 @@ class RegistrationResult:
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["warnings"] = [w.to_dict() for w in self.warnings]
-        return d
-
-
-@dataclass
-class RegistrationTarget:
-    """One server of a batch. ``statement`` may be a function so each server gets a fresh jti and its own aud."""
-
-    server: str
-    registration_endpoint: str
-    statement: Any  # str | SignedStatement | Callable[[], str | SignedStatement]
-    community: str | None = None
-    previous_client_id: str | None = None
-
-
-@dataclass
-class RegistrationRow:
-    """One line of a multi-server run; failures are rows too."""
-
-    server: str
-    outcome: str  # registered | modified | cancelled | rejected | error
-    client_id: str | None = None
-    http_status: int | None = None
-    error: str | None = None
-    explanation: str | None = None
-    granted: dict[str, Any] = field(default_factory=dict)
-    retry_with_same_certificate: bool = True
-    result: RegistrationResult | None = None
-    failure: dict[str, Any] | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        d = {k: v for k, v in asdict(self).items() if k != "result"}
-        d["result"] = self.result.to_dict() if self.result else None
         return d
 
 
@@ -296,37 +263,3 @@ def may_retry(profile_record: dict[str, Any] | None, cert_fingerprint: str | Non
 
 def _norm(fp: str | None) -> str:
     return (fp or "").replace(":", "").replace(" ", "").upper()
-
-
-# ---------------------------------------------------------------- many servers
-
-def register_many(targets: Sequence[RegistrationTarget], *, policy: http.HttpPolicy, now: datetime | None = None,
-                  max_workers: int = 4) -> list[RegistrationRow]:
-    """Register with several servers concurrently (bounded); one row per target, in input order."""
-    now = now or datetime.now(timezone.utc)
-    workers = max(1, min(max_workers, len(targets) or 1))
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="udap-register") as pool:
-        futures = [pool.submit(_row_for, t, policy, now) for t in targets]
-        return [f.result() for f in futures]
-
-
-def _row_for(target: RegistrationTarget, policy, now: datetime) -> RegistrationRow:
-    try:
-        made = target.statement() if callable(target.statement) else target.statement
-        result = register(target.registration_endpoint, made, policy=policy, community=target.community,
-                          now=now, previous_client_id=target.previous_client_id)
-    except UdapOnboardError as exc:
-        status = exc.fields.get("status") if isinstance(exc, RegistrationError) else None
-        rejected = isinstance(exc, RegistrationError) and isinstance(status, int) and 400 <= status < 500
-        return RegistrationRow(server=target.server, outcome="rejected" if rejected else "error",
-                               http_status=status if isinstance(status, int) else None,
-                               error=exc.fields.get("error") or exc.code, explanation=exc.code,
-                               retry_with_same_certificate=exc.fields.get("retry_with_same_certificate", True),
-                               failure=exc.to_dict())
-    except Exception as exc:  # a bug must not take the other servers' rows down with it
-        return RegistrationRow(server=target.server, outcome="error", error=type(exc).__name__,
-                               explanation="internal_error",
-                               failure={"domain": "registration", "code": "internal_error",
-                                        "fields": {"type": type(exc).__name__}})
-    return RegistrationRow(server=target.server, outcome=result.outcome, client_id=result.client_id,
-                           http_status=result.http_status, granted=result.granted, result=result)

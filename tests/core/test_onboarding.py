@@ -1,0 +1,89 @@
+"""Step functions: the orchestration the CLI and the wizard share (the protocol itself is tested elsewhere)."""
+
+import threading
+import time
+
+import pytest
+
+from app.core import onboarding
+from app.core.errors import InputError, KeyContainerError
+from app.core.secrets import MemorySecretStore
+from app.core.session import Session
+from tests.pki import make_community
+
+URI = "https://apps.example.org/udap/b2b"
+
+
+@pytest.fixture
+def session(tmp_path):
+    s = Session(tmp_path / "home", secrets=MemorySecretStore())
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def profile(session):
+    p, warnings = onboarding.create_profile(session, "p", org_name="Org", client_name="App", client_uri=URI,
+                                            contact="it@example.org")
+    assert warnings == []
+    return p
+
+
+def test_contact_and_defaults(session):
+    p, warnings = onboarding.create_profile(session, "q", org_name="Org", client_name="App",
+                                            client_uri="http://apps.example.org/x/", contact="mailto:a@b.org")
+    assert p.contacts == ["mailto:a@b.org"] and p.org_id == "http://apps.example.org"
+    assert set(warnings) >= {"http_scheme", "trailing_slash"} and p.community == "practice"
+    for bad in ("", "a@b", "a b@c.org", "@c.org"):
+        with pytest.raises(InputError):
+            onboarding.normalize_contact(bad)
+
+
+def test_key_is_never_overwritten_silently_and_cached(session, profile):
+    onboarding.generate_key(session, profile, "ec-p256")
+    with pytest.raises(KeyContainerError) as e:
+        onboarding.generate_key(session, profile, "ec-p256")
+    assert e.value.code == "exists"
+    key = onboarding.load_key(session, profile)
+    assert onboarding.load_key(session, profile) is key  # decrypted once per session
+    fresh = Session(session.home, secrets=session.secrets)
+    assert onboarding.load_key(fresh, profile).private_numbers() == key.private_numbers()
+
+
+def test_import_refuses_foreign_certificate_and_keeps_old(session, profile):
+    onboarding.generate_key(session, profile, "ec-p256")
+    before = session.profiles.load("p").to_dict()
+    c = make_community()
+    with pytest.raises(Exception) as e:
+        onboarding.import_certificate(session, profile, [c.leaf.pem, c.intermediate.pem], community="")
+    assert getattr(e.value, "code", "") == "no_certificate_for_key"
+    assert session.profiles.load("p").to_dict() == before
+
+
+def test_register_many_is_bounded_ordered_and_bugs_become_rows(session, profile, monkeypatch):
+    from app.core.community import TrustCommunity
+
+    c = make_community()
+    session.communities.add(TrustCommunity(name="lab", uri="udap://lab/", anchors=[c.root.pem.decode()]))
+    monkeypatch.setattr(onboarding, "profile_chain", lambda p: [c.leaf.cert])
+    live, peak, lock = [0], [0], threading.Lock()
+
+    def fake_one(sess, prof, server, comm, cancel, request, fp):
+        with lock:
+            live[0] += 1
+            peak[0] = max(peak[0], live[0])
+        time.sleep(0.05)
+        with lock:
+            live[0] -= 1
+        if server.endswith("7"):
+            raise RuntimeError("boom")
+        return onboarding.ServerOutcome(server=server, outcome="registered", client_id=server[-1])
+
+    monkeypatch.setattr(onboarding, "_register_one", fake_one)
+    servers = [f"https://s{i}.example/fhir{i}" for i in range(10)]
+    rows = onboarding.register(session, profile, servers, "lab", max_workers=3)
+    assert [r.server for r in rows] == servers
+    assert peak[0] <= 3 and peak[0] >= 2
+    assert rows[7].outcome == "error" and rows[7].explanation["code"] == "internal_error"
+    assert "boom" not in str(rows[7].to_dict())
+    assert all(r.ok for i, r in enumerate(rows) if i != 7)
