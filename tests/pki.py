@@ -7,6 +7,7 @@ cheap and made fresh for each use. Nothing here is ever written to the repositor
 from __future__ import annotations
 
 import datetime as dt
+import zlib
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -80,7 +81,9 @@ def make_ca(cn: str, parent: CA | None = None, *, key=None, not_before: dt.datet
             not_after: dt.datetime | None = None, crl_url: str | None = None, aia_url: str | None = None,
             serial: int | None = None, is_ca: bool = True) -> CA:
     """A root (parent None) or an intermediate. ``crl_url``/``aia_url`` are where *its* children point."""
-    key = key or cached_key("rsa2048", hash(cn) % 7 + 1)
+    # Slots 10-16, chosen by a stable hash of the name: str hash() changes per process, and tests
+    # ask for slots 1-9 when they need a key that is certainly not a CA's.
+    key = key or cached_key("rsa2048", 10 + zlib.crc32(cn.encode()) % 7)
     issuer_name = parent.cert.subject if parent else name(cn)
     signer = parent.key if parent else key
     nb = not_before or NOW - dt.timedelta(days=365)
