@@ -107,6 +107,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--anchor", required=True, action="append", help="trust anchor certificate file (repeatable)")
     c.add_argument("--tls-anchor", action="append", default=[], help="extra TLS root for its servers (repeatable)")
     c.add_argument("--server", action="append", default=[], help="a server base URL (repeatable)")
+    c.add_argument("--fingerprint", help="the anchor's SHA-256 fingerprint as your community published it; "
+                                         "the anchor is refused when it differs")
     c.add_argument("--revocation", choices=("hard", "soft"), default="hard")
     c.add_argument("--replace", action="store_true")
     cmd(comm, "list", "list trust communities", cmd_community_list)
@@ -140,9 +142,13 @@ def read_stdin_secret() -> str:
 def open_session(args):
     from app.core.session import Session
 
+    typed: list[str] = []
+
     def ask(name: str) -> str:
-        if args.passphrase_stdin:
-            return read_stdin_secret()
+        if args.passphrase_stdin:  # one line protects every container a command opens (CA and client key)
+            if not typed:
+                typed.append(read_stdin_secret())
+            return typed[0]
         if not sys.stdin.isatty():
             from app.core.errors import SecretStoreError
 
@@ -175,10 +181,9 @@ def cmd_profile_create(args, s, out: Output) -> None:
 
 
 def w_text(code: str) -> str:
-    return {"http_scheme": "the client URI uses http; most communities expect https.",
-            "trailing_slash": "the client URI ends with '/': use it byte-for-byte identical everywhere.",
-            "uppercase_scheme_or_host": "the client URI has capital letters in its scheme or host; "
-                                        "servers compare it exactly."}.get(code, code)
+    from app.ui.feedback_table import CLIENT_URI_WARNINGS
+
+    return CLIENT_URI_WARNINGS.get(code, code.replace("_", " "))
 
 
 def profile_status(s, profile) -> dict[str, Any]:
@@ -302,17 +307,12 @@ def cmd_cert_check(args, s, out: Output) -> None:
 
 
 def cmd_community_add(args, s, out: Output) -> None:
-    from app.core.community import TrustCommunity
+    from app.core import onboarding
 
-    def pems(files):
-        from app.core.certs import load_certificates
-        from cryptography.hazmat.primitives.serialization import Encoding
-
-        return [c.public_bytes(Encoding.PEM).decode() for f in files for c in load_certificates(read_file(f)).certificates]
-
-    c = TrustCommunity(name=args.name, uri=args.uri, anchors=pems(args.anchor), tls_anchors=pems(args.tls_anchor),
-                       servers=args.server, revocation=args.revocation)
-    added = s.communities.add(c, replace=args.replace)
+    added = onboarding.add_community(s, args.name, args.uri, [read_file(f) for f in args.anchor],
+                                     tls_anchors=[read_file(f) for f in args.tls_anchor], servers=args.server,
+                                     expected_fingerprint=args.fingerprint, revocation=args.revocation,
+                                     replace=args.replace)
     fps = added.anchor_fingerprints()
     out.result({"ok": True, "community": added.name, "anchor_fingerprints": fps},
                lambda: [print(f"Added community {added.name} ({added.uri})."),
@@ -344,7 +344,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.self_check:
         from app.selfcheck import run_self_check
 
-        return run_self_check(args.home)
+        return run_self_check()  # never touches the data folder, so --home does not apply
     if not getattr(args, "fn", None):
         parser.print_help()
         return 2

@@ -35,7 +35,7 @@ def certificate_fingerprint(cert: x509.Certificate) -> str:
     return ":".join(digest[i:i + 2] for i in range(0, len(digest), 2))
 
 
-def _normalize_fp(text: str) -> str:
+def normalize_fingerprint(text: str) -> str:
     hexits = "".join(c for c in text.upper() if c in "0123456789ABCDEF")
     return ":".join(hexits[i:i + 2] for i in range(0, len(hexits), 2))
 
@@ -188,8 +188,8 @@ class TrustCommunity:
                 raise CommunityError("anchor_unreadable", index=i)
             if stated:
                 actual = certificate_fingerprint(_parse_pems(pem, "anchor_unreadable", i)[0])
-                if _normalize_fp(str(stated)) != actual:
-                    raise CommunityError("anchor_fingerprint_mismatch", index=i, expected=_normalize_fp(str(stated)),
+                if normalize_fingerprint(str(stated)) != actual:
+                    raise CommunityError("anchor_fingerprint_mismatch", index=i, expected=normalize_fingerprint(str(stated)),
                                          actual=actual)
             anchors.append(pem)
         known = {"name", "uri", "anchors", "tls_anchors", "intermediates", "servers", "revocation", "builtin"}

@@ -60,10 +60,21 @@ def create_profile(session: Session, name: str, *, org_name: str, client_name: s
     return profile, warnings
 
 
+def check_client_uri(uri: str) -> list[str]:
+    """Warning codes for a client URI, or InputError: the live check on the organization page."""
+    return csr.validate_client_uri(uri)
+
+
 def update_profile(session: Session, profile: Profile, **changes: Any) -> Profile:
-    """Change organization fields; the client URI is checked again, as on creation."""
+    """Change organization fields; the client URI is checked again, as on creation.
+
+    The client URI is frozen once a certificate request exists: the request (and the certificate
+    made from it) carries the old URI, and a registration with the new one would be refused.
+    """
     if "client_uri" in changes:
         csr.validate_client_uri(changes["client_uri"])
+        if changes["client_uri"] != profile.client_uri and (profile.csr_pem or profile.certificate_chain_pem):
+            raise InputError("client_uri_locked", uri=profile.client_uri)
     if "contact" in changes:
         changes["contacts"] = [normalize_contact(changes.pop("contact"))]
     for key, value in changes.items():
@@ -278,6 +289,67 @@ def ensure_practice_reachable(session: Session) -> None:
 
 def community(session: Session, name: str) -> TrustCommunity:
     return session.communities.get(name)
+
+
+@dataclass
+class AnchorPreview:
+    """What a pasted or chosen trust anchor file holds, shown before anything is saved."""
+
+    subject: str
+    fingerprint: str
+    is_ca: bool
+    not_after: str
+
+
+def read_anchors(blob: bytes, kind: str = "anchor") -> list[AnchorPreview]:
+    """Certificates in an anchor file (PEM, DER or PKCS#7), so the user can compare the fingerprint first."""
+    from app.core.community import certificate_fingerprint
+
+    found = _anchor_certificates(blob, kind)
+    return [AnchorPreview(subject=c.subject.rfc4514_string(), fingerprint=certificate_fingerprint(c),
+                          is_ca=_basic_ca(c), not_after=c.not_valid_after_utc.date().isoformat()) for c in found]
+
+
+def _anchor_certificates(blob: bytes, kind: str) -> list[x509.Certificate]:
+    try:
+        return certs.load_certificates(blob).certificates
+    except CertificateError as exc:
+        if kind == "tls_anchor":
+            raise CommunityError("tls_anchor_unreadable", index=0, reason=exc.code) from None
+        raise CommunityError("anchor_unreadable", index=0, reason=exc.code) from None
+
+
+def _basic_ca(cert: x509.Certificate) -> bool:
+    try:
+        return bool(cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca)
+    except x509.ExtensionNotFound:
+        return False
+
+
+def add_community(session: Session, name: str, uri: str, anchors: Sequence[bytes], *,
+                  tls_anchors: Sequence[bytes] = (), servers: Sequence[str] = (),
+                  expected_fingerprint: str | None = None, revocation: str = "hard",
+                  replace: bool = False) -> TrustCommunity:
+    """Add a trust community from the files its operator sent; the published fingerprint, when given, must match."""
+    from app.core.community import normalize_fingerprint
+
+    pem = serialization.Encoding.PEM
+    anchor_certs = [c for blob in anchors for c in _anchor_certificates(blob, "anchor")]
+    if expected_fingerprint is not None and expected_fingerprint.strip():
+        from app.core.community import certificate_fingerprint
+
+        wanted = normalize_fingerprint(expected_fingerprint)
+        if len(wanted) != 95:  # 32 bytes as hex pairs with colons
+            raise CommunityError("fingerprint_malformed", value=expected_fingerprint.strip()[:120])
+        actual = [certificate_fingerprint(c) for c in anchor_certs]
+        if wanted not in actual:
+            raise CommunityError("anchor_fingerprint_mismatch", index=0, expected=wanted,
+                                 actual=actual[0] if actual else "")
+    tls_certs = [c for blob in tls_anchors for c in _anchor_certificates(blob, "tls_anchor")]
+    community_ = TrustCommunity(name=name, uri=uri, anchors=[c.public_bytes(pem).decode() for c in anchor_certs],
+                                tls_anchors=[c.public_bytes(pem).decode() for c in tls_certs],
+                                servers=[s.strip() for s in servers if s.strip()], revocation=revocation)
+    return session.communities.add(community_, replace=replace)
 
 
 # ------------------------------------------------------------------ discovery, statement, registration, token

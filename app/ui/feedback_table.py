@@ -84,6 +84,9 @@ MESSAGES = {
     "input.client_uri_has_fragment": ("The client URI has a '#' fragment.", "Remove everything from '#' on."),
     "input.client_uri_not_absolute": ("The client URI must be absolute, with a scheme and a host.",
                                       "Write it in full, e.g. https://apps.example.org/udap/b2b."),
+    "input.client_uri_locked": ("The client URI cannot change now: your certificate request already contains "
+                                "{uri}.",
+                                "Keep it, or start a new profile with the new client URI and a new request."),
     "input.client_uri_bad_port": ("The client URI has an invalid port.", "Correct the number after the ':'."),
     "input.client_uri_duplicate": ("The same URI is listed twice.", "Remove the copy."),
     "input.client_uri_not_openssl_safe": ("This URI contains a comma, which the openssl command line cannot express.",
@@ -181,6 +184,9 @@ MESSAGES = {
                                         "(CLI: --tls-anchor)."),
     "community.anchor_not_ca": ("The anchor file holds {subject}, which is not a CA certificate.",
                                 "Choose the community's root CA certificate, not a client or server certificate."),
+    "community.fingerprint_malformed": ("The fingerprint you entered ({value}) is not a SHA-256 fingerprint.",
+                                        "Copy the whole SHA-256 fingerprint your community published: 32 pairs of "
+                                        "hex digits, for example 3A:7F:...; or leave the field empty."),
     "community.anchor_fingerprint_mismatch": ("A trust anchor does not match its published fingerprint "
                                               "(expected {expected}, found {actual}).",
                                               "Do not use this file; get the anchor again from your community and "

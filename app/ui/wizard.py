@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 from typing import Any, Callable
 
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import QApplication, QInputDialog, QLineEdit, QListWidget, QListWidgetItem, QWizard
 
@@ -25,6 +25,7 @@ from app.ui.pages.key import KeyPage
 from app.ui.pages.organization import OrganizationPage
 from app.ui.pages.start import StartPage
 from app.ui.pages.titles import step_title
+from app.ui.startup import after_first_paint, brand, watch_first_window
 from app.ui.tasks import GuiPrompt, TaskRunner
 
 PAGE_CLASSES = (CommunityPage, OrganizationPage, KeyPage, CsrPage, CertificatePage, DetailsPage, ConnectPage,
@@ -106,6 +107,9 @@ class OnboardingWizard(QWizard):
     def _page_changed(self, new_id: int) -> None:
         if self._previous not in (new_id, -1):
             self.ctx.runner.invalidate(self.page(self._previous))
+            page = self.page(new_id)
+            if new_id < self._previous and self.ctx.backend is not None and hasattr(page, "on_revisit"):
+                page.on_revisit()  # QWizard does not re-initialize a page reached by Back
         self._previous = new_id
         self.update_steps()
 
@@ -166,9 +170,11 @@ def run_gui(argv: list[str]) -> int:
     """Show the window first, then import the core and hand it to the pages."""
     app = QApplication.instance() or QApplication([sys.argv[0], *[a for a in argv if a.startswith("-platform")]])
     app.setApplicationName("udap-onboard")
+    brand(app)
     runner = TaskRunner()
     ctx = WizardContext(runner=runner)
     wizard = OnboardingWizard(ctx)
+    watch_first_window(app, wizard)  # only with $UDAP_ONBOARD_FIRST_WINDOW=1 (packaging/bench_start.py)
     wizard.show()
 
     def load() -> None:
@@ -181,7 +187,7 @@ def run_gui(argv: list[str]) -> int:
             return
         wizard.set_backend(backend)
 
-    QTimer.singleShot(0, load)
+    after_first_paint(wizard, load)  # a zero-delay timer would run the core's imports before the first paint
     code = app.exec()
     runner.wait(5000)
     if ctx.backend is not None and hasattr(ctx.session, "close"):

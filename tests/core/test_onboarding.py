@@ -87,3 +87,33 @@ def test_register_many_is_bounded_ordered_and_bugs_become_rows(session, profile,
     assert rows[7].outcome == "error" and rows[7].explanation["code"] == "internal_error"
     assert "boom" not in str(rows[7].to_dict())
     assert all(r.ok for i, r in enumerate(rows) if i != 7)
+
+
+def test_add_community_from_files_checks_the_published_fingerprint(session):
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    from app.core.errors import CommunityError
+
+    com = make_community()
+    der = com.root.cert.public_bytes(Encoding.DER)
+    pem = com.root.cert.public_bytes(Encoding.PEM)
+    preview = onboarding.read_anchors(b"pasted from an e-mail:\n" + pem + b"\nthanks")
+    assert len(preview) == 1 and preview[0].is_ca and "CN=Test Root CA" in preview[0].subject
+    fp = preview[0].fingerprint
+    wrong = fp[:-1] + ("0" if fp[-1] != "0" else "1")
+    with pytest.raises(CommunityError) as e:
+        onboarding.add_community(session, "Net", "urn:example:net", [der], expected_fingerprint=wrong)
+    assert e.value.code == "anchor_fingerprint_mismatch" and e.value.fields["actual"] == fp
+    with pytest.raises(CommunityError) as e:
+        onboarding.add_community(session, "Net", "urn:example:net", [der], expected_fingerprint="3A:7F")
+    assert e.value.code == "fingerprint_malformed"
+    assert "Net" not in session.communities.names()  # nothing saved by a refused add
+    with pytest.raises(CommunityError) as e:
+        onboarding.add_community(session, "Net", "urn:example:net", [b"not a certificate"])
+    assert e.value.code == "anchor_unreadable"
+    added = onboarding.add_community(session, "Net", "urn:example:net", [der], servers=[" https://fhir.example.net/r4 "],
+                                     expected_fingerprint=fp.lower().replace(":", " "))
+    assert added.anchor_fingerprints() == [fp] and session.communities.get("Net").servers == ["https://fhir.example.net/r4"]
+    with pytest.raises(CommunityError) as e:  # a leaf is not an anchor
+        onboarding.add_community(session, "Other", "urn:example:o", [com.leaf.cert.public_bytes(Encoding.PEM)])
+    assert e.value.code == "anchor_not_ca"

@@ -52,3 +52,21 @@ def walk_to(wizard, step: str) -> None:
         before = wizard.currentId()
         wizard.next()
         assert wizard.currentId() != before, f"stuck on {page.objectName()}: {page.banner.plain_text()}"
+
+
+@pytest.fixture
+def real_wizard(qtbot, home):
+    """The wizard on the real Session and onboarding (memory secret store, synchronous runner)."""
+    from app.core import onboarding, workflow
+    from app.core.secrets import MemorySecretStore
+    from app.core.session import Session
+    from app.ui.context import Backend
+    from app.ui.wizard import OnboardingWizard
+
+    session = Session(home, secrets=MemorySecretStore())
+    w = OnboardingWizard(WizardContext(runner=SyncRunner()))
+    qtbot.addWidget(w)
+    w.show()
+    w.set_backend(Backend(session, onboarding, workflow))
+    yield w
+    session.close()

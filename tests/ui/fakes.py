@@ -243,6 +243,19 @@ class FakeOnboarding:
                     community=community or PRACTICE)
         return session.profiles.create(p, now=NOW), []
 
+    def check_client_uri(self, uri):
+        from app.core.csr import validate_client_uri
+
+        return validate_client_uri(uri)
+
+    def update_profile(self, session, profile, **changes):
+        self._enter("update_profile", **changes)
+        if "contact" in changes:
+            changes["contacts"] = ["mailto:" + changes.pop("contact").removeprefix("mailto:")]
+        for key, value in changes.items():
+            setattr(profile, key, value)
+        return session.profiles.save(profile, now=NOW)
+
     def generate_key(self, session, profile, key_type="rsa-3072", *, replace=False):
         self._enter("generate_key", key_type)
         profile.key_type, profile.key_file, profile.key_source = str(key_type), "key.p12", "generated"

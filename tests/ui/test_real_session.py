@@ -13,22 +13,6 @@ from app.ui.tasks import SyncRunner
 from tests.ui.conftest import ORG, fill_organization
 
 
-@pytest.fixture
-def real_wizard(qtbot, home):
-    from app.core import onboarding, workflow
-    from app.core.secrets import MemorySecretStore
-    from app.core.session import Session
-    from app.ui.wizard import OnboardingWizard
-
-    session = Session(home, secrets=MemorySecretStore())
-    w = OnboardingWizard(WizardContext(runner=SyncRunner()))
-    qtbot.addWidget(w)
-    w.show()
-    w.set_backend(Backend(session, onboarding, workflow))
-    yield w
-    session.close()
-
-
 def advance(w, step: str) -> None:
     w.next()
     page = w.currentPage()

@@ -55,6 +55,9 @@ class StepPage(QWizardPage):
     def load(self) -> None:
         """Fill the widgets from ``self.ctx`` (called on every entry to the page)."""
 
+    def on_revisit(self) -> None:
+        """Called when Back returns to this page (QWizard does not initialize it again)."""
+
     def commit(self) -> Any:
         """Return (fn, args, kwargs, on_done) for the one call Next makes, or None if nothing to do."""
         return None
@@ -95,7 +98,8 @@ class StepPage(QWizardPage):
     def validatePage(self) -> bool:  # noqa: N802
         if self._busy:
             return False
-        if self._committed:
+        if self._committed:  # the task finished and called next(): pass once, then commit afresh next time
+            self._committed = False
             return True
         work = self.commit() if self.ctx.backend is not None else None
         if work is None:
@@ -116,7 +120,8 @@ class StepPage(QWizardPage):
             self.call(fn, *args, on_done=finished, busy=busy_text, **kwargs)
         finally:
             self._validating = False
-        return self._committed  # the sync runner may have finished already
+        done, self._committed = self._committed, False  # the sync runner may have finished already
+        return done
 
     def isComplete(self) -> bool:  # noqa: N802
         return not self._busy and self.ctx.backend is not None and self.ready()

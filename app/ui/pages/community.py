@@ -11,6 +11,7 @@ from app.ui.context import pick
 from app.ui.pages.base import StepPage
 
 PRACTICE_KEY = "__practice__"
+NEW_KEY = "__new__"
 
 
 PRACTICE_NAME = "practice"  # app.sandbox.practice.NAME (not imported: the sandbox is heavy)
@@ -43,6 +44,12 @@ class CommunityPage(StepPage):
         self.body.addWidget(label)
         self.body.addWidget(self.list, 1)
         self.info = self.text("")
+        from app.ui.pages.new_community import NewCommunityForm
+
+        self.new_form = NewCommunityForm(self.ctx, self)
+        self.new_form.setVisible(False)
+        self.new_form.changed.connect(self.completeChanged)
+        self.body.addWidget(self.new_form)
         self.list.currentRowChanged.connect(self._selected)
         self.first_field = self.list
 
@@ -61,6 +68,11 @@ class CommunityPage(StepPage):
                                                                                         n=servers))
             item.setData(Qt.ItemDataRole.UserRole, c.name)
             self.list.addItem(item)
+        new = QListWidgetItem(self.tr("Add a community that is not listed…\n"
+                                      "You need its community URI and trust anchor certificate from its "
+                                      "onboarding guide."))
+        new.setData(Qt.ItemDataRole.UserRole, NEW_KEY)
+        self.list.addItem(new)
         current = self.ctx.community_name()
         row = 0
         for i in range(self.list.count()):
@@ -75,7 +87,12 @@ class CommunityPage(StepPage):
 
     def _selected(self, _row: int) -> None:
         key = self.chosen()
-        if key == PRACTICE_KEY:
+        self.new_form.setVisible(key == NEW_KEY)
+        self.list.setMaximumHeight(160 if key == NEW_KEY else 16_777_215)
+        if key == NEW_KEY:
+            self.info.setText(self.tr("Fill in what your community's onboarding guide gives you. Nothing is "
+                                      "sent anywhere; the community is saved on this computer."))
+        elif key == PRACTICE_KEY:
             self.info.setText(self.tr("Use this to learn the steps. Its certificates are accepted only by the "
                                       "practice server; for real data, choose your community's entry."))
         elif key:
@@ -86,7 +103,8 @@ class CommunityPage(StepPage):
         self.completeChanged.emit()
 
     def ready(self) -> bool:
-        return self.chosen() is not None
+        key = self.chosen()
+        return key is not None and (key != NEW_KEY or self.new_form.ready())
 
     def commit(self) -> Any:
         key = self.chosen()
@@ -97,8 +115,14 @@ class CommunityPage(StepPage):
         if key == PRACTICE_KEY:
             return (self.ctx.session.practice.start, (), {}, self._practice_started,
                     self.tr("Starting the practice community…"))
+        if key == NEW_KEY:
+            fn, args, kwargs = self.new_form.add_call()
+            return fn, args, kwargs, self._added, self.tr("Checking and saving the community…")
         self._set_community(key)
         return None
+
+    def _added(self, community: Any) -> None:
+        self._set_community(community.name)
 
     def _practice_started(self, describe: dict) -> None:
         self.ctx.practice_info = describe

@@ -8,6 +8,8 @@ from PySide6.QtWidgets import QLabel, QLineEdit
 
 from app.ui.pages.base import StepPage
 
+REQUIRED = ("name", "org_name", "client_name", "client_uri", "contact")
+
 
 class OrganizationPage(StepPage):
     STEP = "ORGANIZATION"
@@ -18,6 +20,7 @@ class OrganizationPage(StepPage):
                                  "into every registration."))
         form = self.form()
         self.fields: dict[str, QLineEdit] = {}
+        self.hints: dict[str, QLabel] = {}
         rows = [
             ("name", self.tr("&Profile name:"), "my-clinic",
              self.tr("A short name for this setup on this computer (letters, digits, - and _).")),
@@ -47,6 +50,10 @@ class OrganizationPage(StepPage):
             form.addRow("", hint)
             edit.textChanged.connect(self.completeChanged)
             self.fields[key] = edit
+            self.hints[key] = hint
+        self.uri_help = self.hints["client_uri"].text()
+        self.uri_error = ""
+        self.fields["client_uri"].textChanged.connect(self.check_uri)
         self.fields["name"].setText("my-clinic")
         self.saved_note = self.text("")
         self.first_field = self.fields["name"]
@@ -60,27 +67,82 @@ class OrganizationPage(StepPage):
                       "org_id": p.org_id or ""}
             for key, value in values.items():
                 self.fields[key].setText(value)
-        for edit in self.fields.values():
-            edit.setReadOnly(existing)
-        self.saved_note.setText(self.tr("These details are saved in the profile. To use different ones, start a "
-                                        "new profile from the first page.") if existing else "")
+        locked_uri = existing and bool(p.csr_pem or p.certificate_chain_pem)
+        self.fields["name"].setReadOnly(existing)
+        self.fields["client_uri"].setReadOnly(locked_uri)
+        notes = []
+        if existing:
+            notes.append(self.tr("Changes are saved in the profile when you press Next."))
+        if locked_uri:
+            notes.append(self.tr("The client URI is fixed: your certificate request already contains it. To use "
+                                 "another one, start a new profile from the first page."))
+        self.saved_note.setText(" ".join(notes))
+        self.check_uri()
+
+    def on_revisit(self) -> None:
+        self.load()
+
+    def check_uri(self) -> None:
+        """Live validation: the client URI is the value most often mistyped, and it can never change later."""
+        uri = self.value("client_uri")
+        hint = self.hints["client_uri"]
+        self.uri_error = ""
+        if not uri or self.ctx.backend is None:
+            hint.setText(self.uri_help)
+        else:
+            try:
+                warnings = self.ctx.onboarding.check_client_uri(uri)
+            except Exception as exc:  # noqa: BLE001 - explained under the field
+                exp = self.ctx.explain(exc)
+                self.uri_error = exp.summary
+                hint.setText("✗ " + exp.summary + " " + exp.next_step)
+            else:
+                from app.ui.feedback_table import CLIENT_URI_WARNINGS
+
+                said = [CLIENT_URI_WARNINGS.get(w, w) for w in warnings]
+                hint.setText("⚠ " + " ".join(said) if said else
+                             "✓ " + self.tr("Looks right. Your certificate must contain exactly this URI."))
+        hint.setAccessibleDescription(hint.text())
+        self.completeChanged.emit()
 
     def value(self, key: str) -> str:
         return self.fields[key].text().strip()
 
     def ready(self) -> bool:
-        return all(self.value(k) for k in ("name", "org_name", "client_name", "client_uri", "contact"))
+        return all(self.value(k) for k in REQUIRED) and not self.uri_error
 
     def commit(self) -> Any:
-        if self.ctx.profile is not None:
-            return None
+        p = self.ctx.profile
+        if p is not None:
+            changes = self.changes()
+            if not changes:
+                return None
+            return (self.ctx.onboarding.update_profile, (self.ctx.session, p), changes, self._updated,
+                    self.tr("Saving your changes…"))
         kwargs = {"org_name": self.value("org_name"), "client_name": self.value("client_name"),
                   "client_uri": self.value("client_uri"), "contact": self.value("contact"),
                   "org_id": self.value("org_id") or None, "community": self.ctx.community}
         return (self.ctx.onboarding.create_profile, (self.ctx.session, self.value("name")), kwargs, self._created,
                 self.tr("Saving your profile…"))
 
+    def _updated(self, profile: Any) -> None:
+        self.ctx.set_profile(profile)
+        self.load()
+
+    def changes(self) -> dict[str, Any]:
+        p = self.ctx.profile
+        out: dict[str, Any] = {}
+        for key in ("org_name", "client_name", "client_uri"):
+            if self.value(key) != getattr(p, key):
+                out[key] = self.value(key)
+        if ("mailto:" + self.value("contact").removeprefix("mailto:")) not in (p.contacts or [])[:1]:
+            out["contact"] = self.value("contact")
+        if (self.value("org_id") or None) != (p.org_id or None) and self.value("org_id"):
+            out["org_id"] = self.value("org_id")
+        return out
+
     def _created(self, result: Any) -> None:
         profile, warnings = result
         self.ctx.uri_warnings = list(warnings or [])
         self.ctx.set_profile(profile)
+        self.load()  # Back does not re-initialize a page: lock the name now
