@@ -51,7 +51,11 @@ def describe(error: BaseException) -> Explanation:
         key = f"{error.domain}.{error.code}"
         summary, next_step = MESSAGES.get(key) or DOMAIN_DEFAULTS.get(error.domain, DOMAIN_DEFAULTS["general"])
         details = f"[{key}] " + ", ".join(f"{k}: {_short(v)}" for k, v in error.fields.items())
-        return Explanation(_fill(summary, error.fields), _fill(next_step, error.fields), details.strip())
+        text = _fill(summary, error.fields)
+        said = error.fields.get("error_description")
+        if isinstance(said, str) and said.strip() and "{error_description}" not in summary:
+            text += f' The server said: "{_short(said.strip(), 200)}".'  # the most useful words a server sends
+        return Explanation(text, _fill(next_step, error.fields), details.strip())
     if isinstance(error, KeyboardInterrupt):
         return Explanation("Stopped.", "", "")
     if isinstance(error, MemoryError):

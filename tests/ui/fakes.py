@@ -346,7 +346,7 @@ class FakeOnboarding:
         for s in servers:
             if s in self.reject:
                 rows.append(ServerOutcome(s, "rejected", http_status=400, error="invalid_software_statement",
-                                          explanation={"domain": "registration", "code": "server_rejected",
+                                          explanation={"domain": "registration", "code": "rejected_invalid_software_statement",
                                                        "fields": {"status": 400, "error": "invalid_software_statement",
                                                                   "error_description": "aud does not match"}}))
                 continue

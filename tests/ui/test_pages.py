@@ -146,7 +146,7 @@ def test_connect_registers_shows_granted_and_can_cancel(wizard, backend, monkeyp
     assert not next_enabled(wizard)
     backend.onboarding.reject = {SERVER}
     page.register.click()
-    assert page.banner.kind == "error" and "400" in page.banner.plain_text()
+    assert page.banner.kind == "error" and "aud does not match" in page.banner.plain_text()
     assert not next_enabled(wizard)
     backend.onboarding.reject = set()
     page.register.click()
@@ -174,8 +174,23 @@ def test_access_and_done(wizard, backend, tmp_path):
     done.export_to(str(out))
     assert out.exists() and "Evidence saved" in done.banner.plain_text()
     assert wizard.button(QWizard.WizardButton.FinishButton).isVisible()
-    done.more.click()
+    done.details.click()
     assert wizard.currentId() == page_id("REGISTRATION_DETAILS")
+
+
+def test_done_registers_with_several_servers_one_row_each(wizard, backend):
+    walk_to(wizard, "DONE")
+    done = wizard.currentPage()
+    assert done.servers.toPlainText() == "https://fhir.example.org/r4" or done.server_list() == []
+    others = ["https://a.example.net/fhir", "https://b.example.net/fhir", "https://c.example.net/fhir"]
+    backend.onboarding.reject = {others[1]}
+    done.servers.setPlainText("\n".join(others + [others[0], ""]))  # duplicates and blank lines are dropped
+    done.more.click()
+    (servers, _community), _ = backend.onboarding.called("register")[-1]
+    assert servers == others  # one call: the core registers with them concurrently
+    assert done.results.statuses() == ["ok", "error", "ok"]
+    assert "invalid" in done.results.text_of(1).lower() and others[1] in done.results.text_of(1)
+    assert "2 of 3" in done.banner.plain_text()
 
 
 def test_resume_lists_state_and_continues_at_first_open_step(wizard, backend):

@@ -1,12 +1,16 @@
-"""Done: what was created and where, when it expires, evidence export, more servers."""
+"""Done: what was created and where, when it expires, evidence export, and more servers at once."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QPushButton
+from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QPlainTextEdit, QPushButton
 
+from app.ui.context import pick
 from app.ui.pages.base import StepPage
+from app.ui.pages.connect import register_with
+from app.ui.pages.details import known_servers
+from app.ui.widgets import ReportRow, ReportTable
 
 
 class DonePage(StepPage):
@@ -19,14 +23,34 @@ class DonePage(StepPage):
         self.summary = self.text("", rich=True)
         row = QHBoxLayout()
         self.export = QPushButton(self.tr("&Export evidence…"), self)
-        self.more = QPushButton(self.tr("Register with &more servers"), self)
         row.addWidget(self.export)
-        row.addWidget(self.more)
         row.addStretch(1)
         self.body.addLayout(row)
-        self.body.addStretch(1)
+        more_label = QLabel(self.tr("Register with &more servers of this community (one address per line):"), self)
+        more_label.setWordWrap(True)
+        self.servers = QPlainTextEdit(self)
+        self.servers.setTabChangesFocus(True)
+        self.servers.setMaximumHeight(80)
+        self.servers.setPlaceholderText("https://fhir.example.net/r4")
+        self.servers.setAccessibleName(self.tr("More server addresses"))
+        more_label.setBuddy(self.servers)
+        self.body.addWidget(more_label)
+        more_row = QHBoxLayout()
+        self.more = QPushButton(self.tr("Re&gister with these servers"), self)
+        self.details = QPushButton(self.tr("Change the registration &details first…"), self)
+        more_row.addWidget(self.more)
+        more_row.addWidget(self.details)
+        more_row.addStretch(1)
+        self.body.addLayout(more_row)
+        self.results = ReportTable(self.tr("Results per server"), self,
+                                   (self.tr("Status"), self.tr("Server"), self.tr("What happened"), self.tr("What to do")))
+        self.results.setVisible(False)
+        self.body.addWidget(self.results, 1)
+        self.body.addStretch(0)
         self.export.clicked.connect(self.export_evidence)
-        self.more.clicked.connect(self.more_servers)
+        self.more.clicked.connect(self.register_more)
+        self.details.clicked.connect(self.more_servers)
+        self.servers.textChanged.connect(lambda: self.more.setEnabled(bool(self.server_list())))
         self.first_field = self.export
 
     def load(self) -> None:
@@ -52,6 +76,52 @@ class DonePage(StepPage):
         if not regs:
             items.append(self.tr("Not registered with any server yet."))
         self.summary.setText("<ul>" + "".join(f"<li>{i}</li>" for i in items) + "</ul>")
+        registered = {r.get("server") for r in regs}
+        self.servers.setPlainText("\n".join(s for s in known_servers(self.ctx) if s not in registered))
+        self.more.setEnabled(bool(self.server_list()))
+
+    def server_list(self) -> list[str]:
+        return list(dict.fromkeys(line.strip() for line in self.servers.toPlainText().splitlines() if line.strip()))
+
+    def register_more(self) -> None:
+        """Several servers at once (the core runs them concurrently); one result row each."""
+        servers = self.server_list()
+        if not servers:
+            return
+        self.call(register_with, self.ctx.onboarding, self.ctx.session, self.ctx.profile, servers,
+                  self.ctx.community_name(), request=self.ctx.statement_request, on_done=self._registered,
+                  busy=self.tr("Registering with {n} server(s)…").format(n=len(servers)))
+
+    def _registered(self, rows: list[Any]) -> None:
+        table = []
+        for row in rows:
+            outcome = pick(row, "outcome", default="error")
+            server = pick(row, "server", default="?")
+            if outcome in ("registered", "modified"):
+                table.append(ReportRow("ok", server, self.tr("Registered; client ID {cid}.").format(
+                    cid=pick(row, "client_id", default="?")), ""))
+                continue
+            failure = pick(row, "explanation")
+            if isinstance(failure, dict):
+                exp = self.ctx.explain_code(failure.get("domain", "registration"), failure.get("code", "failed"),
+                                            failure.get("fields", {}))
+                table.append(ReportRow("error", server, exp.summary, exp.next_step, exp.details))
+            else:
+                table.append(ReportRow("error", server, self.tr("The server refused ({error}).").format(
+                    error=pick(row, "error", default=outcome)), self.tr("Try again later.")))
+        self.results.set_rows(table)
+        self.results.setVisible(True)
+        ok = sum(1 for r in table if r.status == "ok")
+        self.banner.show_status("ok" if ok == len(table) else "error",
+                                self.tr("{ok} of {n} registrations succeeded.").format(ok=ok, n=len(table)),
+                                "" if ok == len(table) else self.tr("Each row says what to do."))
+        self.ctx.set_profile(self.ctx.profile)
+        self.load_summary_only()
+
+    def load_summary_only(self) -> None:
+        typed = self.servers.toPlainText()
+        self.load()
+        self.servers.setPlainText(typed)
 
     def export_evidence(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, self.tr("Export evidence"),
