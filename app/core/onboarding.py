@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Sequence
 from urllib.parse import urlsplit
@@ -104,13 +105,19 @@ def key_path(session: Session, profile: Profile) -> Path:
 
 
 def generate_key(session: Session, profile: Profile, key_type: str | keys.KeyType = keys.DEFAULT_KEY_TYPE, *,
-                 replace: bool = False) -> Profile:
-    """Generate the key, store it encrypted, and record it; an existing key is never overwritten silently."""
+                 replace: bool = False, cancel: Any = None) -> Profile:
+    """Generate the key, store it encrypted, and record it; an existing key is never overwritten silently.
+
+    ``cancel`` (a flag object, truthy once the user pressed Stop) is looked at after the slow part:
+    a cancelled generation saves nothing and leaves the profile as it was.
+    """
     kind = keys.KeyType.parse(key_type) if isinstance(key_type, str) else key_type
     path = key_path(session, profile)
     if (profile.key_file or path.exists()) and not replace:
         raise KeyContainerError("exists", path=str(path))
     private = keys.generate_key(kind)
+    if cancel:
+        return profile
     keys.save_key(path, private, session.secrets, _secret_name(profile), replace=replace)
     _remember_key(session, path, private)
     profile.key_type, profile.key_file, profile.key_source = kind.value, path.name, "generated"
@@ -354,13 +361,35 @@ def add_community(session: Session, name: str, uri: str, anchors: Sequence[bytes
 
 # ------------------------------------------------------------------ discovery, statement, registration, token
 
-def discover(session: Session, server: str, community_name: str):
+# register and request_token reuse a passed discovery this young (same server, community URI and
+# anchors, signed metadata not expiring): the wizard discovers, registers and tests within minutes,
+# and each discovery costs a TLS handshake, a signature and a chain + CRL check.
+DISCOVERY_REUSE = timedelta(minutes=5)
+
+
+def discover(session: Session, server: str, community_name: str, *, reuse: bool = False):
+    """Fetch and check a server's metadata; with ``reuse`` a fresh passed report of this session may answer."""
     from app.core import discovery
 
     comm = session.communities.get(community_name)
-    report = discovery.discover(server, comm, session.http_policy(comm), session.now(), crl_cache=session.crl_cache)
+    key, now = (server.strip(), comm.uri, tuple(comm.anchors)), session.now()
+    found = session.discovered.get(key) if reuse else None
+    if found is not None and _fresh(found, now):
+        return found[1]
+    report = discovery.discover(server, comm, session.http_policy(comm), now, crl_cache=session.crl_cache)
     session.discovery_reports.append(report)
+    if report.ok:
+        session.discovered[key] = (now, report)
+    else:
+        session.discovered.pop(key, None)
     return report
+
+
+def _fresh(found: tuple, now: datetime) -> bool:
+    when, report = found
+    exp = report.metadata.signed_claims.get("exp") if report.metadata else None
+    young = timedelta(0) <= now - when < DISCOVERY_REUSE
+    return young and (not isinstance(exp, int) or now.timestamp() < exp - 60)
 
 
 @dataclass
@@ -480,7 +509,7 @@ def _register_one(session: Session, profile: Profile, server: str, comm: TrustCo
     from app.core import registration
     from app.core.errors import UdapOnboardError
 
-    report = discover(session, server, comm.name)
+    report = discover(session, server, comm.name, reuse=True)
     if not report.ok:
         err = report.error
         return ServerOutcome(server=server, outcome="error", error=err.code if err else "discovery_failed",
@@ -544,7 +573,7 @@ def request_token(session: Session, profile: Profile, server: str, fhir_path: st
     from app.core import token as token_mod
 
     rec = registration_for_server(profile, server)
-    report = discover(session, server, rec.get("community_name") or profile.community)
+    report = discover(session, server, rec.get("community_name") or profile.community, reuse=True)
     meta = report.raise_for_failure()
     comm = session.communities.get(rec.get("community_name") or profile.community)
     policy = session.http_policy(comm)

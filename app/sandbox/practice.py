@@ -27,12 +27,18 @@ class PracticeCommunity:
     def running(self) -> bool:
         return self.server is not None and self.server.running
 
-    def start(self, modes: Iterable[str] = (), port: int | None = None) -> dict:
-        """Start (or restart with other modes) and register the community; returns its description."""
+    def start(self, modes: Iterable[str] | None = None, port: int | None = None) -> dict:
+        """Start (or restart with other modes) and register the community; returns its description.
+
+        ``modes=None`` means "whatever runs now": a step that only needs the server up (CRLs, issuing)
+        must not restart a server the user started in a rehearsal mode.
+        """
         from app.sandbox.server import PracticeServer
 
         with self._lock:
-            modes = frozenset(modes)
+            if modes is None and self.running and port is None:
+                return self.describe()
+            modes = frozenset(modes or ())
             if self.running and self.server.modes == modes and (port is None or self.server.endpoints.base_url.endswith(f":{port}/fhir")):
                 return self.describe()
             if self.server is not None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from PySide6.QtCore import QTimer, Qt
-from PySide6.QtWidgets import (QFormLayout, QHBoxLayout, QLabel, QProgressBar, QVBoxLayout, QWidget,
+from PySide6.QtWidgets import (QFormLayout, QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout, QWidget,
                                QWizardPage)
 
 from app.ui.context import WizardContext, page_id
@@ -38,10 +38,16 @@ class StepPage(QWizardPage):
         self.progress.setMaximumWidth(160)
         self.progress.setAccessibleName(self.tr("Working"))
         self.busy_label = QLabel(self)
+        self.stop = QPushButton(self.tr("S&top"), self)
+        self.stop.setToolTip(self.tr("Stop waiting; nothing from this step is saved."))
+        self.stop.clicked.connect(self.stop_task)
         busy_row.addWidget(self.progress)
         busy_row.addWidget(self.busy_label, 1)
+        busy_row.addWidget(self.stop)
         self.progress.setVisible(False)
         self.busy_label.setVisible(False)
+        self.stop.setVisible(False)
+        self._handle: Any = None
         outer.addLayout(busy_row)
         self.banner = StatusBanner(self)
         outer.addWidget(self.banner)
@@ -147,7 +153,16 @@ class StepPage(QWizardPage):
             else:
                 self.show_error(error)
 
-        return self.ctx.runner.run(fn, *args, on_done=done, on_error=failed, owner=self, **kwargs)
+        self._handle = self.ctx.runner.run(fn, *args, on_done=done, on_error=failed, owner=self, **kwargs)
+        return self._handle
+
+    def stop_task(self) -> None:
+        """Cancel: the running call is told to stop and whatever it returns later is dropped."""
+        if self._handle is not None:
+            self._handle.cancel()
+        self.ctx.runner.invalidate(self)
+        self.set_busy(False)
+        self.banner.show_status("info", self.tr("Stopped. Nothing from this step was saved; you can try again."))
 
     def show_error(self, error: BaseException) -> None:
         self.banner.show_error(self.ctx.explain(error))
@@ -156,7 +171,10 @@ class StepPage(QWizardPage):
         self._busy = busy
         self.progress.setVisible(busy)
         self.busy_label.setVisible(busy)
+        self.stop.setVisible(busy)
         self.busy_label.setText(text or self.tr("Working…"))
+        if busy:
+            self.busy_label.setAccessibleName(self.busy_label.text())  # status is announced
         self.completeChanged.emit()
 
     @property

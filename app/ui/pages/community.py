@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QLabel, QListWidget, QListWidgetItem
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QListWidget, QListWidgetItem
 
 from app.ui.context import pick
 from app.ui.pages.base import StepPage
@@ -44,6 +44,16 @@ class CommunityPage(StepPage):
         self.body.addWidget(label)
         self.body.addWidget(self.list, 1)
         self.info = self.text("")
+        behaviour = QHBoxLayout()
+        self.mode_label = QLabel(self.tr("Practice server beha&ves like:"), self)
+        self.mode = QComboBox(self)
+        for text, modes in self.practice_modes():
+            self.mode.addItem(text, modes)
+        self.mode.setAccessibleName(self.tr("Practice server behaviour"))
+        self.mode_label.setBuddy(self.mode)
+        behaviour.addWidget(self.mode_label)
+        behaviour.addWidget(self.mode, 1)
+        self.body.addLayout(behaviour)
         from app.ui.pages.new_community import NewCommunityForm
 
         self.new_form = NewCommunityForm(self.ctx, self)
@@ -53,7 +63,26 @@ class CommunityPage(StepPage):
         self.list.currentRowChanged.connect(self._selected)
         self.first_field = self.list
 
+    def practice_modes(self) -> list[tuple[str, tuple[str, ...]]]:
+        """Rehearse what real servers do (app/sandbox/rules.py MODES); the first one follows the rules."""
+        return [
+            (self.tr("a server that follows the rules (recommended)"), ()),
+            (self.tr("a server that accepts RSA keys only"), ("rsa-only",)),
+            (self.tr("a server that grants fewer permissions than asked"), ("narrow-scopes",)),
+            (self.tr("a server that answers every refusal with a bare error 500"), ("bare-500",)),
+            (self.tr("a server with a strict clock"), ("strict-clock",)),
+            (self.tr("a server that finds intermediate certificates only through AIA"), ("aia-only",)),
+            (self.tr("a server that echoes every claim back"), ("echo-all",)),
+        ]
+
+    def chosen_modes(self) -> tuple[str, ...]:
+        return tuple(self.mode.currentData() or ())
+
     def load(self) -> None:
+        running = getattr(self.ctx.session.practice, "server", None)
+        current = tuple(sorted(getattr(running, "modes", ()) or ())) if self.ctx.session.practice.running else ()
+        index = next((i for i in range(self.mode.count()) if tuple(self.mode.itemData(i) or ()) == current), 0)
+        self.mode.setCurrentIndex(index)
         self.list.clear()
         practice = QListWidgetItem(self.tr("Practice community (on this computer) — recommended for a first try.\n"
                                            "A pretend certificate authority and server run inside udap-onboard; "
@@ -88,6 +117,8 @@ class CommunityPage(StepPage):
     def _selected(self, _row: int) -> None:
         key = self.chosen()
         self.new_form.setVisible(key == NEW_KEY)
+        self.mode.setVisible(key == PRACTICE_KEY)
+        self.mode_label.setVisible(key == PRACTICE_KEY)
         self.list.setMaximumHeight(160 if key == NEW_KEY else 16_777_215)
         if key == NEW_KEY:
             self.info.setText(self.tr("Fill in what your community's onboarding guide gives you. Nothing is "
@@ -109,11 +140,14 @@ class CommunityPage(StepPage):
     def commit(self) -> Any:
         key = self.chosen()
         info = self.ctx.practice_info
-        if key == PRACTICE_KEY and info and self.ctx.session.practice.running:
+        practice = self.ctx.session.practice
+        modes = self.chosen_modes()
+        same = frozenset(getattr(getattr(practice, "server", None), "modes", ()) or ()) == frozenset(modes)
+        if key == PRACTICE_KEY and info and practice.running and same:
             self._set_community(PRACTICE_NAME)
             return None
         if key == PRACTICE_KEY:
-            return (self.ctx.session.practice.start, (), {}, self._practice_started,
+            return (practice.start, (), {"modes": modes}, self._practice_started,
                     self.tr("Starting the practice community…"))
         if key == NEW_KEY:
             fn, args, kwargs = self.new_form.add_call()
