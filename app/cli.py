@@ -144,7 +144,7 @@ def open_session(args):
 
     typed: list[str] = []
 
-    def ask(name: str) -> str:
+    def ask(name: str, create: bool = False) -> str:
         if args.passphrase_stdin:  # one line protects every container a command opens (CA and client key)
             if not typed:
                 typed.append(read_stdin_secret())
@@ -153,8 +153,17 @@ def open_session(args):
             from app.core.errors import SecretStoreError
 
             raise SecretStoreError("no_secure_keyring")
+        if typed:  # asked once per command: the CA's and the client's containers share it
+            return typed[0]
         print("No secure system keyring was found; your key will be protected by a passphrase instead.", file=sys.stderr)
-        return getpass.getpass("Key passphrase (12 characters or more): ")
+        first = getpass.getpass("Key passphrase (12 characters or more): ")
+        if create:  # a typo here would lock the new key away for good
+            if getpass.getpass("The same passphrase again: ") != first:
+                from app.core.errors import InputError
+
+                raise InputError("passphrase_mismatch")
+        typed.append(first)
+        return first
 
     return Session(args.home, ask_passphrase=ask, allow_insecure_loopback=args.allow_insecure_loopback)
 

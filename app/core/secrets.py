@@ -337,8 +337,12 @@ class UserPassphraseStore(SecretStore):
     is_secure = False
     backend_name = "passphrase"
 
-    def __init__(self, ask: Callable[[str], str]) -> None:
+    def __init__(self, ask: Callable[..., str]) -> None:
+        """``ask(name, create)``: ``create`` is True when a new container is made, so the prompt can
+        ask twice (a mistyped new passphrase would lock the key away for good). A one-argument
+        ``ask(name)`` is accepted too."""
         self._ask = ask
+        self._ask_takes_create = _takes_two(ask)
         self._cache: dict[str, bytes] = {}
 
     def get(self, name: str) -> str | None:
@@ -355,7 +359,7 @@ class UserPassphraseStore(SecretStore):
         if name in self._cache:
             return self._cache[name]
         try:
-            typed = self._ask(name)
+            typed = self._ask(name, create) if self._ask_takes_create else self._ask(name)
         except EOFError:
             typed = None
         if typed is None or not typed.rstrip("\r\n"):
@@ -373,6 +377,18 @@ class UserPassphraseStore(SecretStore):
 
     def forget_passphrase(self, name: str) -> None:
         self._cache.pop(name, None)
+
+
+def _takes_two(fn: Callable[..., Any]) -> bool:
+    import inspect
+
+    try:
+        params = list(inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):
+        return False
+    if any(p.kind is p.VAR_POSITIONAL for p in params):
+        return True
+    return len([p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]) >= 2
 
 
 def open_secret_store(ask_passphrase: Callable[[str], str] | None = None, *,

@@ -87,6 +87,8 @@ MESSAGES = {
     "input.client_uri_locked": ("The client URI cannot change now: your certificate request already contains "
                                 "{uri}.",
                                 "Keep it, or start a new profile with the new client URI and a new request."),
+    "input.passphrase_mismatch": ("The two passphrases you typed are different.",
+                                  "Nothing was saved. Run the command again and type the same passphrase twice."),
     "input.client_uri_bad_port": ("The client URI has an invalid port.", "Correct the number after the ':'."),
     "input.client_uri_duplicate": ("The same URI is listed twice.", "Remove the copy."),
     "input.client_uri_not_openssl_safe": ("This URI contains a comma, which the openssl command line cannot express.",

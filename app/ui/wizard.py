@@ -7,11 +7,11 @@ keyring) is imported after the window is shown, so the first paint is not delaye
 from __future__ import annotations
 
 import sys
-from typing import Any, Callable
+from typing import Any
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QFont
-from PySide6.QtWidgets import QApplication, QInputDialog, QLineEdit, QListWidget, QListWidgetItem, QWizard
+from PySide6.QtWidgets import QApplication, QListWidget, QListWidgetItem, QWizard
 
 from app.ui.context import START_ID, STEP_NAMES, Backend, WizardContext, page_id, step_name_of
 from app.ui.pages.access import AccessPage
@@ -26,7 +26,7 @@ from app.ui.pages.organization import OrganizationPage
 from app.ui.pages.start import StartPage
 from app.ui.pages.titles import step_title
 from app.ui.startup import after_first_paint, brand, watch_first_window
-from app.ui.tasks import GuiPrompt, TaskRunner
+from app.ui.tasks import TaskRunner
 
 PAGE_CLASSES = (CommunityPage, OrganizationPage, KeyPage, CsrPage, CertificatePage, DetailsPage, ConnectPage,
                 AccessPage, DonePage)
@@ -142,21 +142,6 @@ class OnboardingWizard(QWizard):
             item.setFont(font)
 
 
-def ask_passphrase_dialog(parent: Any) -> Callable[[str], str]:
-    """The passphrase prompt used when the system has no secure keyring."""
-
-    def ask(name: str) -> str:
-        text, ok = QInputDialog.getText(parent, parent.tr("Passphrase needed"),
-                                        parent.tr("This computer has no secure keyring. Enter the passphrase that "
-                                                  "protects the private key of \u201c{name}\u201d:").format(name=name),
-                                        QLineEdit.EchoMode.Password)
-        if not ok:
-            raise KeyboardInterrupt
-        return text
-
-    return GuiPrompt(ask)
-
-
 def _home_arg(argv: list[str]) -> str | None:
     for i, arg in enumerate(argv):
         if arg == "--home" and i + 1 < len(argv):
@@ -179,6 +164,7 @@ def run_gui(argv: list[str]) -> int:
 
     def load() -> None:
         from app.ui.context import load_backend
+        from app.ui.passphrase import ask_passphrase_dialog
 
         try:
             backend = load_backend(_home_arg(argv), ask_passphrase=ask_passphrase_dialog(wizard))
