@@ -234,7 +234,9 @@ def _check(session: Session, profile: Profile, private, chain: Sequence[x509.Cer
         report = trust_mod.validate_chain(
             chain[0], list(chain[1:]) + community.intermediate_certificates(), community.anchor_certificates(),
             now=now, fetch=http.fetcher(session.http_policy(community), step="certificate"),
-            revocation=community.revocation, crl_cache=session.crl_cache)
+            # A fresh cache, not the session's: checking a certificate is when a revocation made
+            # minutes ago must show (a CRL may otherwise be reused until its nextUpdate, days later).
+            revocation=community.revocation, crl_cache=trust_mod.CrlCache())
         trust = report.to_dict()
     return CertificateCheck(problems=problems, summaries=summaries, trust=trust)
 

@@ -52,7 +52,8 @@ class OnboardingWizard(QWizard):
         self.steps.setAccessibleName(self.tr("Steps"))
         self.steps.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.steps.setSelectionMode(QListWidget.SelectionMode.NoSelection)
-        self.steps.setFixedWidth(210)
+        self.steps.setFixedWidth(230)  # fits "– Certificate request (not needed)" in bold at the default font
+        self.steps.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         for name in STEP_NAMES:
             self.steps.addItem(QListWidgetItem(step_title(name)))
         self.setSideWidget(self.steps)

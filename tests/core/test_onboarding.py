@@ -117,3 +117,15 @@ def test_add_community_from_files_checks_the_published_fingerprint(session):
     with pytest.raises(CommunityError) as e:  # a leaf is not an anchor
         onboarding.add_community(session, "Other", "urn:example:o", [com.leaf.cert.public_bytes(Encoding.PEM)])
     assert e.value.code == "anchor_not_ca"
+
+
+def test_a_certificate_revoked_minutes_ago_shows_on_the_next_check(session, profile):
+    """The session's CRL cache must not hide a fresh revocation from a check the user asked for."""
+    onboarding.generate_key(session, profile, "ec-p256")
+    first = onboarding.issue_practice_certificate(session, profile)
+    assert first.ok and first.trust["ok"]
+    leaf = onboarding.profile_chain(profile)[0]
+    session.practice.ca().revoke(leaf.serial_number, now=session.now())
+    again = onboarding.check_certificate(session, profile)
+    assert not again.ok and again.trust["rows"][0]["reason"] == "revoked"
+    session.practice.stop()

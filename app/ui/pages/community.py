@@ -40,6 +40,7 @@ class CommunityPage(StepPage):
         self.list = QListWidget(self)
         self.list.setAccessibleName(self.tr("Community"))
         self.list.setWordWrap(True)
+        self.list.setSpacing(4)  # two-line entries must not run into each other
         label.setBuddy(self.list)
         self.body.addWidget(label)
         self.body.addWidget(self.list, 1)
