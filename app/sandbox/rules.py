@@ -3,7 +3,9 @@
 Deliberately independent of the client (no app.core.statement / registration / token / trust):
 if both sides shared a rule, a bug in it would pass every test. Checks run in the order strict
 real servers use (field-notes.md), the first failure wins, and every refusal names the claim.
-Real-world quirks are switched on per instance with ``modes`` (see MODES).
+Real-world quirks are switched on per instance with ``modes`` (see MODES). This module holds the
+order and the state (registrations, replay caches, tokens); the certificate path and CRL checks
+are in chain.py, what each claim must contain in claims.py.
 """
 
 from __future__ import annotations
@@ -15,41 +17,27 @@ import threading
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Callable, Iterable, Sequence
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import AuthorityInformationAccessOID, NameOID
-from cryptography.x509.verification import ExtensionPolicy, PolicyBuilder, Store, VerificationError
 
 from app.core import jose
-from app.core.errors import JwsError, UdapOnboardError
-from app.sandbox.community import COMMUNITY_URI, GRANT_TYPES_SUPPORTED, SCOPES_SUPPORTED, SIGNING_ALGS
+from app.core.errors import JwsError
+from app.sandbox.chain import ChainFailure, Fetcher, check_chain
+from app.sandbox.claims import Refusal, check_b2b, check_client_metadata, check_grant_types, check_san
+from app.sandbox.community import COMMUNITY_URI, SCOPES_SUPPORTED, SIGNING_ALGS
+
+__all__ = ["MODES", "AccessGrant", "Answer", "ChainFailure", "PracticeRules", "Refusal", "Registration",
+           "ReplayCache", "check_chain"]
 
 MODES = frozenset({"aia-only", "narrow-scopes", "bare-500", "rsa-only", "strict-clock", "echo-all"})
 IAT_LEEWAY = 5
 MAX_LIFETIME = 300
 ACCESS_TOKEN_LIFETIME = 300
-MAX_AIA_HOPS = 4
-MAX_CHAIN_DEPTH = 4  # intermediates between leaf and anchor
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 JWT_CLAIMS = ("iss", "sub", "aud", "exp", "iat", "jti")
-GRANTS = ("authorization_code", "refresh_token", "client_credentials")
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif")
-Fetcher = Callable[[str, str], bytes]
-
-
-class Refusal(Exception):
-    """A protocol answer, not a failure of ours: status + OAuth ``error`` + ``error_description``."""
-
-    def __init__(self, error: str | None, description: str, status: int = 400) -> None:
-        super().__init__(description)
-        self.error, self.description, self.status = error, description, status
-
-
-class ChainFailure(Exception):
-    """The certificate chain is not trusted; the message says which certificate and why."""
 
 
 @dataclass
@@ -99,119 +87,7 @@ class ReplayCache:
         return True
 
 
-# --- certificate chain -------------------------------------------------------------------------
-
-def _cn(cert: x509.Certificate) -> str:
-    attrs = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
-    return str(attrs[0].value) if attrs else cert.subject.rfc4514_string()
-
-
-def _urls(cert: x509.Certificate, kind: str) -> list[str]:
-    try:
-        if kind == "aia":
-            value = cert.extensions.get_extension_for_class(x509.AuthorityInformationAccess).value
-            names = [d.access_location for d in value if d.access_method == AuthorityInformationAccessOID.CA_ISSUERS]
-        else:
-            value = cert.extensions.get_extension_for_class(x509.CRLDistributionPoints).value
-            names = [n for dp in value for n in (dp.full_name or [])]
-    except (x509.ExtensionNotFound, ValueError):
-        return []
-    return [n.value for n in names if isinstance(n, x509.UniformResourceIdentifier)
-            and n.value.lower().startswith(("http://", "https://"))]
-
-
-def _fetch_object(fetch: Fetcher, url: str, kind: str, loaders):
-    data = fetch(url, kind)
-    for loader in loaders:
-        try:
-            return loader(data)
-        except ValueError:
-            continue
-    raise ValueError("not parseable")
-
-
-def _through_aia(leaf: x509.Certificate, anchors: Sequence[x509.Certificate], fetch: Fetcher) -> list:
-    """Intermediates found by following caIssuers from the leaf, as AIA-only servers do."""
-    found, current, anchor_names = [], leaf, {a.subject for a in anchors}
-    for _ in range(MAX_AIA_HOPS):
-        if current.issuer in anchor_names:
-            return found
-        urls = _urls(current, "aia")
-        if not urls:
-            raise ChainFailure(f"'{_cn(current)}' has no AIA caIssuers URL, and this server builds the chain "
-                               "only through AIA (it ignores the intermediates in x5c)")
-        try:
-            current = _fetch_object(fetch, urls[0], "aia", (x509.load_der_x509_certificate,
-                                                             x509.load_pem_x509_certificate))
-        except (UdapOnboardError, ValueError, OSError):
-            raise ChainFailure(f"the AIA caIssuers URL {urls[0]} of '{_cn(leaf)}' could not be fetched") from None
-        found.append(current)
-    raise ChainFailure(f"following AIA from '{_cn(leaf)}' did not reach a trust anchor in {MAX_AIA_HOPS} steps")
-
-
-def _check_crl(cert: x509.Certificate, issuer: x509.Certificate, now: datetime, fetch: Fetcher) -> None:
-    urls = _urls(cert, "crl")
-    if not urls:
-        raise ChainFailure(f"'{_cn(cert)}' has no CRL distribution point, so its revocation cannot be checked")
-    problem = ""
-    for url in urls:
-        try:
-            crl = _fetch_object(fetch, url, "crl", (x509.load_der_x509_crl, x509.load_pem_x509_crl))
-        except (UdapOnboardError, OSError) as exc:
-            problem = f"the CRL of '{_cn(cert)}' at {url} could not be fetched ({getattr(exc, 'code', type(exc).__name__)})"
-            continue
-        except ValueError:
-            problem = f"{url} (CRL of '{_cn(cert)}') is not a CRL"
-            continue
-        try:
-            signed = crl.issuer == issuer.subject and crl.is_signature_valid(issuer.public_key())
-        except (TypeError, ValueError):
-            signed = False
-        if not signed:
-            problem = f"the CRL at {url} is not signed by '{_cn(issuer)}'"
-        elif crl.next_update_utc is None or crl.next_update_utc < now:
-            problem = f"the CRL at {url} is out of date (nextUpdate {crl.next_update_utc})"
-        else:
-            entry = crl.get_revoked_certificate_by_serial_number(cert.serial_number)
-            if entry is not None:
-                raise ChainFailure(f"'{_cn(cert)}' (serial {cert.serial_number:x}) was revoked on "
-                                   f"{entry.revocation_date_utc:%Y-%m-%d %H:%M:%SZ}")
-            return
-    raise ChainFailure(problem)
-
-
-def check_chain(leaf: x509.Certificate, presented: Sequence[x509.Certificate], anchors: Sequence[x509.Certificate],
-                *, now: datetime, fetch: Fetcher, aia_only: bool = False) -> list[x509.Certificate]:
-    """Path leaf -> anchor (x5c intermediates, or AIA only) and a hard-fail CRL check below the anchor."""
-    for bad, text in ((now > leaf.not_valid_after_utc, f"expired on {leaf.not_valid_after_utc:%Y-%m-%d %H:%M:%SZ}"),
-                      (now < leaf.not_valid_before_utc, f"is not valid before {leaf.not_valid_before_utc:%Y-%m-%d %H:%M:%SZ}")):
-        if bad:
-            raise ChainFailure(f"the client certificate '{_cn(leaf)}' {text}")
-    try:
-        bc = leaf.extensions.get_extension_for_class(x509.BasicConstraints).value
-        if bc.ca:
-            raise ChainFailure(f"the client certificate '{_cn(leaf)}' is a CA certificate")
-    except x509.ExtensionNotFound:
-        pass
-    try:
-        if not leaf.extensions.get_extension_for_class(x509.KeyUsage).value.digital_signature:
-            raise ChainFailure(f"the keyUsage of '{_cn(leaf)}' does not allow digitalSignature")
-    except x509.ExtensionNotFound:
-        pass
-    intermediates = _through_aia(leaf, anchors, fetch) if aia_only else list(presented)
-    policy = (PolicyBuilder().store(Store(list(anchors))).time(now).max_chain_depth(MAX_CHAIN_DEPTH)
-              .extension_policies(ca_policy=ExtensionPolicy.webpki_defaults_ca(), ee_policy=ExtensionPolicy.permit_all()))
-    try:
-        chain = policy.build_client_verifier().verify(leaf, intermediates).chain
-    except VerificationError as exc:
-        raise ChainFailure(f"no valid path from '{_cn(leaf)}' (issuer '{leaf.issuer.rfc4514_string()}') to a trust "
-                           f"anchor of community {COMMUNITY_URI}: {exc}") from None
-    for cert, issuer in zip(chain, chain[1:]):
-        _check_crl(cert, issuer, now, fetch)
-    return chain
-
-
-# --- claims ------------------------------------------------------------------------------------
+# --- JWT helpers -------------------------------------------------------------------------------
 
 def _jws_text(exc: JwsError) -> str:
     f = exc.fields
@@ -240,10 +116,6 @@ def _iso(ts: float) -> str:
 
 def _media_type(content_type: str | None) -> str:
     return (content_type or "").split(";", 1)[0].strip().lower()
-
-
-def _is_uri(value) -> bool:
-    return isinstance(value, str) and bool(urlsplit(value).scheme) and not any(c.isspace() for c in value)
 
 
 def _scope_allowed(scope: str, granted: Iterable[str]) -> bool:
@@ -388,12 +260,12 @@ class PracticeRules:
             raise Refusal(meta, f"token_endpoint_auth_method must be private_key_jwt, "
                                 f"not {claims['token_endpoint_auth_method']!r}")
         self._chain(decoded, "unapproved_software_statement", now_dt)
-        self._san(decoded.certificates[0], iss)
-        grants = self._grant_types(claims)
+        check_san(decoded.certificates[0], iss)
+        grants = check_grant_types(claims)
         key = (iss, self.community_uri)
         if not grants:
             return self._cancel(key, statement, claims)
-        self._client_rules(claims, grants)
+        check_client_metadata(claims, grants)
         granted = self._narrow(str(claims["scope"]).split(), lambda s: s in self.scopes_supported)
         if not granted:
             raise Refusal(meta, f"none of the requested scopes {claims['scope']!r} is supported; "
@@ -409,62 +281,6 @@ class PracticeRules:
         echoed = {k: v for k, v in claims.items() if "echo-all" in self.modes or k not in JWT_CLAIMS}
         body = {"client_id": reg.client_id, **echoed, "scope": " ".join(granted), "software_statement": statement}
         return Answer(200 if old else 201, body, {"Cache-Control": "no-store"})
-
-    def _san(self, cert: x509.Certificate, iss: str) -> None:
-        try:
-            uris = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value.get_values_for_type(
-                x509.UniformResourceIdentifier)
-        except x509.ExtensionNotFound:
-            raise Refusal("invalid_software_statement", "the certificate in x5c[0] has no subjectAltName; "
-                                                        f"iss {iss!r} must be one of its URI entries") from None
-        if iss not in uris:
-            raise Refusal("invalid_software_statement", f"iss {iss!r} is not a subjectAltName URI of the "
-                                                        f"certificate in x5c[0] (it has {uris})")
-
-    def _grant_types(self, claims: dict) -> list[str]:
-        meta = "invalid_client_metadata"
-        grants = claims.get("grant_types")
-        if not isinstance(grants, list) or not all(isinstance(g, str) for g in grants):
-            raise Refusal(meta, "grant_types is missing or not an array of strings")
-        for g in grants:
-            if g not in GRANTS:
-                raise Refusal(meta, f"grant type {g!r} is unknown")
-        if "client_credentials" in grants and "authorization_code" in grants:
-            raise Refusal(meta, "client_credentials and authorization_code cannot be registered together")
-        if "refresh_token" in grants and "authorization_code" not in grants:
-            raise Refusal(meta, "refresh_token is only allowed with authorization_code")
-        return grants
-
-    def _client_rules(self, claims: dict, grants: list[str]) -> None:
-        meta = "invalid_client_metadata"
-        redirects, logo = claims.get("redirect_uris"), claims.get("logo_uri")
-        if "authorization_code" in grants:
-            if not isinstance(redirects, list) or not redirects:
-                raise Refusal("invalid_redirect_uri", "authorization_code needs at least one redirect URI")
-            for uri in redirects:
-                if not isinstance(uri, str) or urlsplit(uri).scheme != "https" or not urlsplit(uri).netloc:
-                    raise Refusal("invalid_redirect_uri", f"redirect URI {uri!r} is not an absolute https URL")
-            if claims.get("response_types") != ["code"]:
-                raise Refusal(meta, 'authorization_code needs response_types ["code"]')
-            if logo is None:
-                raise Refusal(meta, "authorization_code needs a logo_uri")
-        else:
-            if "redirect_uris" in claims:
-                raise Refusal("invalid_redirect_uri", "redirect_uris must be absent for client_credentials")
-            if "response_types" in claims:
-                raise Refusal(meta, "response_types must be absent for client_credentials")
-        if logo is not None and (not isinstance(logo, str) or urlsplit(logo).scheme != "https"
-                                 or not urlsplit(logo).path.lower().endswith(IMAGE_SUFFIXES)):
-            raise Refusal(meta, f"logo_uri {logo!r} must be an https URL of a PNG, JPG or GIF file")
-        for g in grants:
-            if g not in GRANT_TYPES_SUPPORTED:
-                raise Refusal(meta, f"grant type {g} is not supported by this server "
-                                    f"(supported: {', '.join(GRANT_TYPES_SUPPORTED)})")
-        contacts = claims.get("contacts")
-        if not isinstance(contacts, list) or not any(isinstance(c, str) and c.startswith("mailto:") for c in contacts):
-            raise Refusal(meta, "contacts must be an array with at least one mailto: address")
-        if not isinstance(claims.get("scope"), str) or not claims["scope"].strip():
-            raise Refusal(meta, "scope is missing from the software statement")
 
     def _cancel(self, key: tuple[str, str], statement: str, claims: dict) -> Answer:
         old = self.registrations.pop(key, None)
@@ -526,7 +342,7 @@ class PracticeRules:
                                   "(a modification) with the new certificate")
         if not form.get("scope", "").strip():
             raise Refusal("invalid_request", "scope is missing")
-        self._b2b(claims.get("extensions"))
+        check_b2b(claims.get("extensions"))
         granted = self._narrow(form["scope"].split(), lambda s: _scope_allowed(s, reg.scopes))
         if not granted:
             raise Refusal("invalid_scope", f"none of the requested scopes {form['scope']!r} was granted to this "
@@ -538,25 +354,6 @@ class PracticeRules:
         return Answer(200, {"access_token": token, "token_type": "Bearer", "expires_in": ACCESS_TOKEN_LIFETIME,
                             "scope": " ".join(granted)}, {"Cache-Control": "no-store", "Pragma": "no-cache"})
 
-    @staticmethod
-    def _b2b(extensions) -> None:
-        grant = "invalid_grant"
-        if extensions is None:
-            raise Refusal(grant, "extensions with hl7-b2b are required for client_credentials")
-        if not isinstance(extensions, dict):
-            raise Refusal(grant, f"extensions must be a JSON object, not a {type(extensions).__name__}")
-        b2b = extensions.get("hl7-b2b")
-        if not isinstance(b2b, dict):
-            raise Refusal(grant, "extensions has no hl7-b2b object")
-        if b2b.get("version") != "1":
-            raise Refusal(grant, f'hl7-b2b version must be "1", not {json.dumps(b2b.get("version"))}')
-        if not _is_uri(b2b.get("organization_id")):
-            raise Refusal(grant, "hl7-b2b organization_id must be a URI")
-        pou = b2b.get("purpose_of_use")
-        if not isinstance(pou, list) or not pou or not all(isinstance(p, str) and p.strip() for p in pou):
-            raise Refusal(grant, "hl7-b2b purpose_of_use must be a non-empty array of codes")
-
-    # --- resource access ---------------------------------------------------------------------
 
     def authorize(self, authorization: str | None, resource: str | None, *, now: datetime) -> AccessGrant:
         """The grant behind ``Authorization: Bearer``; 401 invalid_token / 403 insufficient_scope."""

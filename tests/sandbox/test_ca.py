@@ -15,7 +15,7 @@ from app.core.errors import KeyContainerError, NetworkError, SandboxError, Secre
 from app.core.keys import decrypt_key
 from app.core.secrets import MemorySecretStore
 from app.sandbox.ca import PORT_RANGE, PracticeCA, pick_free_port
-from app.sandbox.rules import check_chain
+from app.sandbox.chain import check_chain
 from tests.pki import NOW, cached_key
 from tests.sandbox.craft import CLIENT_URI, make_csr
 

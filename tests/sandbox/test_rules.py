@@ -8,8 +8,9 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from app.core import jose
 from app.core.errors import NetworkError
+from app.sandbox.chain import ChainFailure, check_chain
 from app.sandbox.community import SCOPES_SUPPORTED
-from app.sandbox.rules import MODES, ChainFailure, PracticeRules, Refusal, ReplayCache, check_chain
+from app.sandbox.rules import MODES, PracticeRules, Refusal, ReplayCache
 from tests.pki import NOW, cached_key, make_ca, make_community, make_leaf
 from tests.sandbox.craft import (B2B, CLIENT_URI, REGISTRATION_URL, TOKEN_URL, assertion, make_csr,
                                  register_body, statement, token_body, unsigned)
