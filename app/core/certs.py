@@ -274,8 +274,9 @@ def _cert_spki(cert: x509.Certificate) -> bytes | None:
 
 def key_fingerprint(key) -> str:
     """SHA-256 of the SubjectPublicKeyInfo: identifies a key without revealing anything secret."""
-    public = key.public_key() if hasattr(key, "public_key") else key
-    return ":".join(f"{b:02X}" for b in hashlib.sha256(_spki(public)).digest())
+    from app.core.keys import public_key_fingerprint
+
+    return public_key_fingerprint(key)
 
 
 def find_leaf(certs: Sequence[x509.Certificate], key) -> x509.Certificate:

@@ -7,7 +7,6 @@ regenerated practice CA never leaves a stale copy on disk.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import unicodedata
 from dataclasses import dataclass, field, replace as dc_replace
@@ -18,6 +17,7 @@ from urllib.parse import urlsplit
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from app.core import certs
 from app.core.errors import CommunityError, StorageError
 from app.core.storage import atomic_write, data_home, read_bounded
 
@@ -31,8 +31,7 @@ _LOOPBACK = {"localhost", "127.0.0.1", "::1"}
 
 def certificate_fingerprint(cert: x509.Certificate) -> str:
     """SHA-256 of the DER, uppercase hex with colons (the form people compare by eye)."""
-    digest = hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest().upper()
-    return ":".join(digest[i:i + 2] for i in range(0, len(digest), 2))
+    return certs.fingerprint(cert)
 
 
 def normalize_fingerprint(text: str) -> str:
