@@ -121,6 +121,7 @@ def generate_key(session: Session, profile: Profile, key_type: str | keys.KeyTyp
     keys.save_key(path, private, session.secrets, _secret_name(profile), replace=replace)
     _remember_key(session, path, private)
     profile.key_type, profile.key_file, profile.key_source = kind.value, path.name, "generated"
+    profile.extra["key_protection"] = session.secrets.backend_name  # where its passphrase lives: Done page, CLI
     if replace:  # a new key makes the request and the certificate for the old one useless
         profile.csr_pem, profile.certificate_chain_pem = "", []
     return session.profiles.save(profile, now=session.now())
@@ -164,6 +165,7 @@ def import_pkcs12(session: Session, profile: Profile, data: bytes, password: byt
     _remember_key(session, path, bundle.key)
     profile.key_type = keys.key_type_of(bundle.key).value
     profile.key_file, profile.key_source, profile.csr_pem = path.name, "pkcs12", ""
+    profile.extra["key_protection"] = session.secrets.backend_name
     profile.certificate_chain_pem = [_pem(c) for c in chain]
     session.profiles.save(profile, now=session.now())
     check.saved = True

@@ -61,9 +61,13 @@ class DonePage(StepPage):
             self.tr("Profile <b>{name}</b> for {org}, client URI <tt>{uri}</tt>.").format(
                 name=_h(p.name), org=_h(p.org_name), uri=_h(p.client_uri)),
             self.tr("Kept in the folder <tt>{folder}</tt>.").format(folder=_h(str(folder))),
-            self.tr("Private key ({kind}): stored encrypted in that folder; the password protecting it is in "
-                    "your system keyring. Back up the folder; never e-mail the key.").format(
-                kind=_h(p.key_type or "?")),
+            (self.tr("Private key ({kind}): stored encrypted in that folder; it is protected by the passphrase "
+                     "you chose, which udap-onboard does not keep. Back up the folder; never e-mail the key.")
+             if (p.extra or {}).get("key_protection") == "passphrase" else
+             self.tr("Private key ({kind}): stored encrypted in that folder; the password protecting it is in "
+                     "your system keyring ({store}), under the name udap-onboard. Back up the folder; never "
+                     "e-mail the key.")).format(kind=_h(p.key_type or "?"),
+                                                store=_h((p.extra or {}).get("key_protection") or "keyring")),
         ]
         if leaf is not None:
             days = (leaf.not_valid_after_utc - self.ctx.now()).days
