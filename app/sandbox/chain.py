@@ -129,6 +129,10 @@ def check_chain(leaf: x509.Certificate, presented: Sequence[x509.Certificate], a
     try:
         chain = policy.build_client_verifier().verify(leaf, intermediates).chain
     except VerificationError as exc:
+        if not intermediates and leaf.issuer not in {a.subject for a in anchors}:
+            raise ChainFailure(f"x5c holds only the client certificate '{_cn(leaf)}'; this server needs the "
+                               f"intermediate CA certificate(s) in x5c too (it does not follow AIA unless started "
+                               f"in aia-only mode)") from None
         raise ChainFailure(f"no valid path from '{_cn(leaf)}' (issuer '{leaf.issuer.rfc4514_string()}') to a trust "
                            f"anchor of community {COMMUNITY_URI}: {exc}") from None
     for cert, issuer in zip(chain, chain[1:]):

@@ -523,3 +523,12 @@ def test_echo_all_echoes_every_claim(make_rules, client):
 
 def test_supported_scopes_are_the_published_ones(rules):
     assert rules.scopes_supported == list(SCOPES_SUPPORTED)
+
+
+def test_a_leaf_without_its_intermediate_gets_a_refusal_that_says_so():
+    com = make_community()
+    with pytest.raises(ChainFailure, match="only the client certificate") as e:
+        check_chain(com.leaf.cert, [], [com.root.cert], now=NOW, fetch=com.fetcher())
+    assert "aia-only" in str(e.value)
+    with pytest.raises(ChainFailure, match="no valid path"):  # an intermediate was sent, just the wrong one
+        check_chain(com.leaf.cert, [make_ca("Stranger", com.root).cert], [com.root.cert], now=NOW, fetch=com.fetcher())
