@@ -129,10 +129,11 @@ def check_chain(leaf: x509.Certificate, presented: Sequence[x509.Certificate], a
     try:
         chain = policy.build_client_verifier().verify(leaf, intermediates).chain
     except VerificationError as exc:
-        if not intermediates and leaf.issuer not in {a.subject for a in anchors}:
-            raise ChainFailure(f"x5c holds only the client certificate '{_cn(leaf)}'; this server needs the "
-                               f"intermediate CA certificate(s) in x5c too (it does not follow AIA unless started "
-                               f"in aia-only mode)") from None
+        if not aia_only and not intermediates and leaf.issuer not in {a.subject for a in anchors}:
+            raise ChainFailure(f"no valid path from '{_cn(leaf)}' to a trust anchor of community {COMMUNITY_URI}: "
+                               f"x5c holds only the client certificate; if an intermediate CA of this community "
+                               f"issued it, put that certificate in x5c too (this server follows AIA only in "
+                               f"aia-only mode)") from None
         raise ChainFailure(f"no valid path from '{_cn(leaf)}' (issuer '{leaf.issuer.rfc4514_string()}') to a trust "
                            f"anchor of community {COMMUNITY_URI}: {exc}") from None
     for cert, issuer in zip(chain, chain[1:]):
