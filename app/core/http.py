@@ -23,6 +23,8 @@ from urllib.parse import urlencode
 import httpx
 
 from app import __version__
+from app.core import jsonlimits
+from app.core.deadline import Deadline
 from app.core.errors import NetworkError
 from app.core.evidence import AuditTrail, redact_text, redact_url
 
@@ -40,6 +42,8 @@ REDIRECT_STATUSES = (301, 302, 303, 307, 308)
 _TLS_CODES = {10: "tls_expired", 9: "tls_not_yet_valid", 62: "tls_wrong_name", 64: "tls_wrong_name",
               2: "tls_unknown_ca", 18: "tls_unknown_ca", 19: "tls_unknown_ca", 20: "tls_unknown_ca",
               21: "tls_unknown_ca", 23: "tls_revoked"}
+# httpcore's words for a peer that hung up before or during the answer (not a malformed answer)
+_HANG_UP_MARKERS = ("server disconnected", "peer closed connection")
 _DNS_MARKERS = ("name or service not known", "nodename nor servname", "getaddrinfo failed",
                 "temporary failure in name resolution", "no address associated")
 
@@ -62,12 +66,18 @@ class HttpPolicy:
     extra_headers: Mapping[str, str] = field(default_factory=dict)
     clock: Callable[[], datetime] = _utcnow
     transport: httpx.BaseTransport | None = field(default=None, repr=False)
+    # Shared by the policies of one Session (keyed by TLS anchors): a policy is made per request.
+    ssl_cache: dict | None = field(default=None, repr=False, compare=False)
     _context: ssl.SSLContext | None = field(default=None, init=False, repr=False, compare=False)
 
     def ssl_context(self) -> ssl.SSLContext:
-        """Built once per policy: loading the system store costs ~50 ms."""
+        """Built once per policy, or per session with ``ssl_cache``: loading the system store costs ~50 ms."""
         if self._context is None:
-            self._context = build_ssl_context(self)
+            key = tuple(self.tls_anchors_pem or ())
+            cached = self.ssl_cache.get(key) if self.ssl_cache is not None else None
+            self._context = cached or build_ssl_context(self)
+            if self.ssl_cache is not None and cached is None:
+                self.ssl_cache[key] = self._context
         return self._context
 
 
@@ -99,7 +109,7 @@ class HttpExchange:
 
     def json(self) -> Any:
         try:
-            return json.loads(self.body.decode("utf-8"))
+            return jsonlimits.loads(self.body.decode("utf-8"))
         except (UnicodeDecodeError, ValueError):
             raise NetworkError("not_json", url=_safe(self.url), status=self.status,
                                content_type=self.content_type, excerpt=self.excerpt()) from None
@@ -113,7 +123,10 @@ class HttpExchange:
 
 
 def _safe(url: Any) -> str:
-    return redact_url(str(url))
+    try:
+        return redact_url(str(url))
+    except ValueError:  # urlsplit refuses what httpx may accept, e.g. a stray "[" in the host
+        return redact_text(str(url))[:200]
 
 
 def is_loopback(host: str) -> bool:
@@ -131,14 +144,28 @@ def check_url(url: str, *, kind: str = "json", allow_insecure_loopback: bool = F
     """https always; http for CRL/AIA fetches, or for loopback when explicitly allowed."""
     try:
         parsed = httpx.URL(url)
-    except (httpx.InvalidURL, TypeError):
+        host = parsed.host  # decodes IDNA: "xn--" garbage raises idna.IDNAError, a ValueError
+    except (httpx.InvalidURL, TypeError, ValueError):
         raise NetworkError("bad_url", url=str(url)[:200], reason="unparsable") from None
-    if parsed.scheme not in ("http", "https") or not parsed.host:
+    if parsed.scheme not in ("http", "https") or not host:
         raise NetworkError("bad_url", url=_safe(url), reason="not_http_url", scheme=parsed.scheme)
+    if not _host_and_port_ok(parsed):
+        raise NetworkError("bad_url", url=_safe(url), reason="bad_host")
     if parsed.scheme == "http" and kind not in ("crl", "aia"):
         if not (allow_insecure_loopback and is_loopback(parsed.host)):
             raise NetworkError("insecure_url", url=_safe(url), loopback=is_loopback(parsed.host))
     return parsed
+
+
+def _host_and_port_ok(url: httpx.URL) -> bool:
+    """What the socket layer would otherwise refuse with an untyped UnicodeError (empty or over-long
+    DNS labels) or silently wrap (a port past 65535)."""
+    if url.port is not None and not 0 < url.port < 65536:
+        return False
+    host = url.raw_host.decode("ascii", "replace").rstrip(".")
+    if ":" in host:  # an IPv6 literal, already checked by httpx
+        return True
+    return 0 < len(host) <= 253 and all(0 < len(label) <= 63 for label in host.split("."))
 
 
 def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
@@ -176,7 +203,8 @@ def make_client(policy: HttpPolicy, transport: httpx.BaseTransport | None = None
     transport = transport or policy.transport
     timeout = httpx.Timeout(connect=policy.connect_timeout, read=policy.read_timeout,
                             write=policy.read_timeout, pool=policy.connect_timeout)
-    common = dict(timeout=timeout, follow_redirects=False, headers={"User-Agent": policy.user_agent})
+    common = dict(timeout=timeout, follow_redirects=False, headers={"User-Agent": policy.user_agent},
+                  event_hooks={"response": [_refuse_unusable_location]})
     if transport is not None:
         # trust_env=False: env proxies would build their own SSL context from SSL_CERT_FILE
         return httpx.Client(transport=transport, trust_env=False, **common)
@@ -184,6 +212,22 @@ def make_client(policy: HttpPolicy, transport: httpx.BaseTransport | None = None
     # loopback never goes through an environment proxy
     mounts = {f"all://{host}": httpx.HTTPTransport(verify=ctx) for host in ("127.0.0.1", "localhost", "[::1]")}
     return httpx.Client(verify=ctx, trust_env=True, mounts=mounts, **common)
+
+
+def _refuse_unusable_location(response: httpx.Response) -> None:
+    """httpx pre-builds the next request of every redirect even when not following it, and an IDNA
+    error in that Location ("https://xn--/") escapes untyped: refuse such a Location here, typed."""
+    if not response.has_redirect_location:
+        return
+    location = response.headers["location"]
+    try:
+        url = httpx.URL(location)
+        if url.scheme and not url.host:
+            url = url.copy_with(host=response.request.url.host)
+        _origin(response.request.url.join(url))
+    except (httpx.InvalidURL, TypeError, ValueError):  # idna.IDNAError is a ValueError
+        raise NetworkError("redirect_refused", url=_safe(response.request.url), location=location[:200],
+                           reason="bad_location") from None
 
 
 def _causes(exc: BaseException) -> list[BaseException]:
@@ -218,7 +262,9 @@ def map_error(exc: BaseException, url: str) -> NetworkError:
         return NetworkError("dns_failed", url=safe, host=host)
     if isinstance(exc, (httpx.ConnectError, ConnectionError)):
         return NetworkError("connect_failed", url=safe, host=host, reason=str(exc)[:200])
-    if isinstance(exc, (httpx.ReadError, httpx.WriteError, httpx.CloseError)):
+    if isinstance(exc, (httpx.ReadError, httpx.WriteError, httpx.CloseError)) or (
+            isinstance(exc, httpx.RemoteProtocolError) and str(exc).lower().startswith(_HANG_UP_MARKERS)):
+        # a reset over TLS reaches httpx as an EOF: "Server disconnected...", not a ReadError
         return NetworkError("connection_lost", url=safe, host=host, reason=str(exc)[:200])
     if isinstance(exc, (httpx.RemoteProtocolError, httpx.LocalProtocolError)):
         return NetworkError("protocol_error", url=safe, host=host, reason=str(exc)[:200])
@@ -276,16 +322,22 @@ def send(policy: HttpPolicy, method: str, url: str, *, kind: str = "json", heade
     owned = client is None
     client = client or make_client(policy)
     hops, method = 0, method.upper()
+    deadline = Deadline(policy.total_timeout)  # one budget for the whole exchange, redirects included
     try:
         while True:
             started = time.monotonic()
             sent_headers = {"User-Agent": policy.user_agent, **req_headers}
             try:
-                with client.stream(method, current, headers=req_headers, content=content) as resp:
+                with client.stream(method, current, headers=req_headers, content=content,
+                                   extensions={"trace": deadline.trace}) as resp:
                     sent_headers = dict(resp.request.headers)
-                    body = _read_capped(resp, limit, started + policy.total_timeout, str(current))
+                    body = _read_capped(resp, limit, deadline.at, str(current))
+                if deadline.fired:  # a close-delimited body cut short by the watchdog is not complete
+                    raise NetworkError("timeout", url=_safe(current), phase="total")
             except (httpx.HTTPError, OSError, NetworkError) as exc:  # ssl.SSLError is an OSError
                 error = map_error(exc, str(current))
+                if deadline.fired:  # whatever the shutdown looked like to httpx
+                    error = NetworkError("timeout", url=_safe(current), host=current.host, phase="total")
                 _audit(policy, step, method, str(current), sent_headers, content, started=started, error=error)
                 raise error from None
             server_date, skew = server_clock(resp.headers, policy.clock())
@@ -302,17 +354,19 @@ def send(policy: HttpPolicy, method: str, url: str, *, kind: str = "json", heade
     finally:
         if owned:
             client.close()
+        deadline.close()
 
 
 def _follow(current: httpx.URL, location: str, method: str, status: int, kind: str,
             policy: HttpPolicy) -> httpx.URL:
     try:
         target = current.join(location)
-    except (httpx.InvalidURL, TypeError):
+        origin = _origin(target)  # decodes IDNA: may raise idna.IDNAError, a ValueError
+    except (httpx.InvalidURL, TypeError, ValueError):
         raise NetworkError("redirect_refused", url=_safe(current), location=location[:200], reason="bad_location") from None
     if current.scheme == "https" and target.scheme == "http":
         raise NetworkError("redirect_refused", url=_safe(current), location=_safe(target), reason="https_to_http")
-    if _origin(target) != _origin(current):
+    if origin != _origin(current):
         raise NetworkError("redirect_refused", url=_safe(current), location=_safe(target), reason="other_origin")
     if method != "GET" and status not in (307, 308):
         raise NetworkError("redirect_refused", url=_safe(current), location=_safe(target), reason="method_change")

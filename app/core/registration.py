@@ -14,7 +14,7 @@ from typing import Any, Sequence
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from app.core import http, jose, statement
+from app.core import http, jose, jsonlimits, statement
 from app.core.certs import fingerprint
 from app.core.errors import RegistrationError, UdapOnboardError
 from app.core.evidence import redact_text
@@ -26,6 +26,7 @@ COMPARED = ("scope", "grant_types", "redirect_uris", "response_types", "client_n
 # Never kept: RFC 7592 credentials and secrets are not part of UDAP (R12/R13).
 SECRET_MEMBERS = ("client_secret", "registration_access_token")
 EXCERPT_CHARS = 300
+NO_ENDPOINT = (404, 405, 410)  # without an OAuth error member: no such service at this address
 
 
 @dataclass
@@ -182,6 +183,8 @@ def _failure(reply, parsed, kind, sent, context, now) -> RegistrationError:
         code = "rejected_" + error if error in KNOWN_ERRORS else "rejected_other"
         return RegistrationError(code, **fields)
     fields.update(body_kind=kind, excerpt=_excerpt(reply.body), retry_with_same_certificate=True)
+    if reply.status in NO_ENDPOINT:  # the signed registration_endpoint is wrong, not our statement
+        return RegistrationError("endpoint_not_found", **fields)
     return RegistrationError("server_error" if reply.status >= 500 else "rejected_without_error_code", **fields)
 
 
@@ -191,7 +194,7 @@ def _parse(reply: Reply) -> tuple[Any, str]:
     if not text:
         return {}, "empty"
     try:
-        value = json.loads(text)
+        value = jsonlimits.loads(text)
     except ValueError:
         looks_html = "html" in reply.content_type.lower() or text[:1] == "<"
         return {}, "html" if looks_html else "text"

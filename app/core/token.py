@@ -7,6 +7,7 @@ record see) carries a redacted form, and the audit trail is told to scrub the va
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Mapping, Sequence
@@ -14,7 +15,7 @@ from urllib.parse import urlencode, urljoin, urlsplit
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from app.core import http, jose, statement
+from app.core import http, jose, jsonlimits, statement
 from app.core.errors import InputError, TokenError
 from app.core.evidence import redact_text
 
@@ -26,6 +27,7 @@ KNOWN_ERRORS = ("invalid_client", "invalid_request", "invalid_grant", "invalid_s
                 "unsupported_grant_type")
 FHIR_ACCEPT = "application/fhir+json, application/json;q=0.9"
 EXCERPT_CHARS = 300
+NO_ENDPOINT = (404, 405, 410)  # without an OAuth error member: no such service at this address
 
 
 @dataclass
@@ -189,6 +191,8 @@ def interpret_token(status: int, content_type: str, body: bytes, *, requested_sc
     if isinstance(error, str) and error:
         code = "rejected_" + error if error in KNOWN_ERRORS else "rejected_other"
         raise TokenError(code, error=error, **fields)
+    if status in NO_ENDPOINT:  # the signed token_endpoint is wrong, not our assertion
+        raise TokenError("endpoint_not_found", body_kind=kind, excerpt=_excerpt(body), **fields)
     raise TokenError("server_error" if status >= 500 else "rejected_without_error_code", body_kind=kind,
                      excerpt=_excerpt(body), **fields)
 
@@ -227,17 +231,20 @@ def _success(status, resp, requested_scope, alg, now) -> TokenResult:
 
 
 def _is_number(value) -> bool:
+    """A finite number: "nan", "inf" and integers beyond float range (JSON allows them) are not."""
     try:
-        float(value)
-    except (TypeError, ValueError):
+        return math.isfinite(float(value))
+    except (TypeError, ValueError, OverflowError):
         return False
-    return True
 
 
 def expires_at(result: TokenResult) -> datetime | None:
     if result.expires_in is None:
         return None
-    return datetime.fromisoformat(result.obtained_at) + timedelta(seconds=result.expires_in)
+    try:
+        return datetime.fromisoformat(result.obtained_at) + timedelta(seconds=result.expires_in)
+    except OverflowError:  # "expires_in": 1e20 is past year 9999; there is no date to show
+        return None
 
 
 def _parse(body: bytes, content_type: str) -> tuple[Any, str]:
@@ -245,7 +252,7 @@ def _parse(body: bytes, content_type: str) -> tuple[Any, str]:
     if not text:
         return {}, "empty"
     try:
-        value = json.loads(text)
+        value = jsonlimits.loads(text)
     except ValueError:
         return {}, "html" if "html" in content_type.lower() or text[:1] == "<" else "text"
     if isinstance(value, dict):
