@@ -7,6 +7,7 @@ import signal
 import sys
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 
@@ -56,7 +57,9 @@ def add_commands(sub, cmd) -> None:
     c.add_argument("--out", required=True)
     c.add_argument("--client-uri", default="https://practice.example.org/udap/client")
 
-    cmd(sub, "demo", "run the whole journey headless against an in-process practice community", cmd_demo)
+    c = cmd(sub, "demo", "run the whole journey headless against an in-process practice community", cmd_demo)
+    c.add_argument("--keep-home", metavar="DIR",
+                   help="run in DIR (new or empty) and keep it, with an evidence zip, for inspection")
 
 
 def _print_report(report) -> None:
@@ -243,7 +246,8 @@ def cmd_sandbox_issue(args, s, out) -> None:
 
 def cmd_sandbox_gallery(args, s, out) -> None:
     items = s.practice.ca().write_gallery(args.out, args.client_uri, now=s.now())
-    rows = [i.to_dict() if hasattr(i, "to_dict") else dict(i.__dict__) for i in items]
+    rows = [{"name": i.name, "file": str(i.file), "password": i.password, "expected_error": i.expected_error,
+             "explanation": i.explanation} for i in items]  # not the certificate object: its repr is no data
     out.result({"ok": True, "items": rows}, lambda: [print(f"{r['name']:22} {r['file']}  password: {r['password']}  "
                                                           f"expected: {r['expected_error']}") for r in rows])
 
@@ -254,7 +258,21 @@ def cmd_demo(args, s, out) -> None:
 
     from app.cli import explain_line
 
-    steps = run_demo(on_step=None if out.as_json else _print_step, explain=explain_line)
+    secrets, home = None, getattr(args, "keep_home", None)
+    if args.passphrase_stdin:  # the key container protected by a passphrase the caller knows
+        from app.cli import read_stdin_secret
+        from app.core.secrets import UserPassphraseStore
+
+        typed: list[str] = []
+
+        def ask(name: str) -> str:  # one line on stdin protects the demo key and the practice CA alike
+            if not typed:
+                typed.append(read_stdin_secret())
+            return typed[0]
+
+        secrets = UserPassphraseStore(ask)
+    steps = run_demo(on_step=None if out.as_json else _print_step, explain=explain_line, secrets=secrets,
+                     home=home, evidence=Path(home) / "demo-evidence.zip" if home else None)
     ok = all(st["ok"] for st in steps)
     out.result({"ok": ok, "steps": steps, "total_seconds": round(sum(st["seconds"] for st in steps), 3)},
                lambda: print(f"{'All steps passed' if ok else 'FAILED'} in {sum(st['seconds'] for st in steps):.2f} s."))

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from app.core import certs
+from app.core import certs, jsonlimits
 from app.core.errors import CommunityError, StorageError
 from app.core.storage import atomic_write, data_home, read_bounded
 
@@ -210,7 +210,7 @@ def load_builtin_communities(path: str | Path) -> list[TrustCommunity]:
     """Read a bundled ``communities.json`` (``{"communities": [...]}`` or a bare list), all marked builtin."""
     raw = read_bounded(path, CATALOG_LIMIT)
     try:
-        doc = json.loads(raw)
+        doc = jsonlimits.loads(raw)
     except (ValueError, UnicodeDecodeError):
         raise CommunityError("catalog_damaged", path=str(path)) from None
     items = doc.get("communities", []) if isinstance(doc, dict) else doc
@@ -244,7 +244,7 @@ class CommunityCatalog:
                 raise CommunityError("catalog_damaged", path=str(self.path), backup=self._backup()) from None
             raise
         try:
-            doc = json.loads(raw)
+            doc = jsonlimits.loads(raw)
         except (ValueError, UnicodeDecodeError):
             raise CommunityError("catalog_damaged", path=str(self.path), backup=self._backup()) from None
         if not isinstance(doc, dict) or not isinstance(doc.get("format"), int):

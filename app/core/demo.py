@@ -21,10 +21,12 @@ CLIENT_URI = "https://demo.example.org/udap/b2b"
 
 def run_demo(on_step: Callable[[dict[str, Any]], None] | None = None, *, home: str | Path | None = None,
              secrets=None, key_type: str = "rsa-3072", keep: bool = False,
-             explain: Callable[[BaseException], str] | None = None) -> list[dict[str, Any]]:
+             explain: Callable[[BaseException], str] | None = None,
+             evidence: str | Path | None = None) -> list[dict[str, Any]]:
     """Run every step in order; stop at the first failure. One dict per step: name, ok, seconds, summary.
 
     ``explain`` turns a failure into a sentence (the CLI passes the feedback table's wording).
+    ``evidence``: also write the evidence zip there (a last step), e.g. to inspect what a run leaves.
     """
     folder = Path(home) if home else Path(tempfile.mkdtemp(prefix="udap-onboard-demo-"))
     session = Session(folder, secrets=secrets or MemorySecretStore())
@@ -98,12 +100,17 @@ def run_demo(on_step: Callable[[dict[str, Any]], None] | None = None, *, home: s
             raise RuntimeError(f"FHIR read answered HTTP {test.fhir.status}")
         return f"GET {test.fhir.url}: HTTP {test.fhir.status} {test.fhir.resource_type}"
 
+    def export() -> str:
+        path = onboarding.export_evidence(session, ctx["p"], evidence)
+        return f"evidence bundle {path.name} ({path.stat().st_size} bytes)"
+
     try:
         for name, fn in (("create profile", profile), ("generate key", key), ("create CSR", csr),
                          ("start practice community", start), ("issue and import certificate", issue),
                          ("check certificate", check), ("discover", discover), ("register", register("registered")),
                          ("modify registration", register("modified")), ("token and FHIR metadata", token),
-                         ("FHIR read", fhir), ("cancel registration", register("cancelled"))):
+                         ("FHIR read", fhir), ("cancel registration", register("cancelled")),
+                         *([("export evidence", export)] if evidence else [])):
             if not step(name, fn):
                 break
     finally:

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 from cryptography import x509
 
-from app.core import http, jose
+from app.core import http, jose, jsonlimits
 from app.core.certs import fingerprint, first_difference, san_uris
 from app.core.errors import DiscoveryError, JwsError, UdapOnboardError
 from app.core.trust import validate_chain
@@ -144,7 +144,7 @@ def _anchors(community) -> list[x509.Certificate]:
 
 def _peek_header(part: str) -> dict[str, Any] | None:
     try:
-        value = json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)).decode("utf-8"))
+        value = jsonlimits.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)).decode("utf-8"))
     except (binascii.Error, ValueError, UnicodeDecodeError):
         return None
     return value if isinstance(value, dict) else None
@@ -373,9 +373,10 @@ def _check_endpoints(unsigned: dict, claims: dict, policy, rows: _Rows) -> None:
 
 def _str_list(meta: dict, name: str, rows: _Rows, title: str, required: bool = True) -> list[str] | None:
     value = meta.get(name)
-    if value is None:
+    if value is None:  # absent: a failure only when required (conditional elements may be left out)
         if required:
             rows.add("D-V10", title, "fail", "element_missing", element=name)
+        return None
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         rows.add("D-V10", title, "fail", "element_type", element=name, expected="array of strings")
         return None
@@ -419,7 +420,7 @@ def _check_shape(meta: dict, rows: _Rows, client_algs: Sequence[str], grant_type
     else:
         rows.add("D-V10", "scopes_supported present", "warning", "scopes_supported_missing")
     title = "Required authorization extensions are ones we can produce"
-    supported = _str_list(meta, "udap_authorization_extensions_supported", rows, title, required=False) or []
+    supported = _str_list(meta, "udap_authorization_extensions_supported", rows, title) or []  # IG: required
     required = _str_list(meta, "udap_authorization_extensions_required", rows, title, required=False) or []
     unknown = [e for e in required if e not in PRODUCIBLE_EXTENSIONS]
     if unknown:

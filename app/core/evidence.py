@@ -27,6 +27,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
 from app import __version__
+from app.core import jsonlimits
 
 REDACTED = "[redacted]"
 SIGNATURE_REMOVED = "[signature-removed]"
@@ -52,6 +53,14 @@ def _learn(known: set[str] | None, value: str) -> None:
         known.add(value)
 
 
+def _may_name_a_secret(text: str) -> bool:
+    """Cheap pre-check for _TEXT_SECRET, which costs ~0.4 ms per 4 KB (every exchange is redacted twice)."""
+    if not text.isascii():  # re's IGNORECASE folds some non-ASCII letters (long s, Kelvin sign) onto ASCII
+        return True
+    lowered = text.lower()
+    return any(name in lowered for name in SECRET_KEYS)
+
+
 def redact_text(text: str, known: set[str] | None = None) -> str:
     """Strip JWS signatures and ``secret=value`` pairs from free text; scrub known secret values."""
     def _jws(m: re.Match) -> str:
@@ -66,10 +75,14 @@ def redact_text(text: str, known: set[str] | None = None) -> str:
 
     text = _PRIVATE_PEM.sub(f"[private key {REDACTED}]", text)
     text = _JWS.sub(_jws, text)
-    text = _TEXT_SECRET.sub(_pair, text)
-    for secret in sorted(known or (), key=len, reverse=True):
-        if secret in text:
-            text = text.replace(secret, REDACTED)
+    if _may_name_a_secret(text):
+        text = _TEXT_SECRET.sub(_pair, text)
+    # Scan before sorting: the set grows by a few values per exchange, and sorting it for every
+    # field of every entry made a long session's audit trail slower and slower.
+    if known and any(secret in text for secret in known):
+        for secret in sorted(known, key=len, reverse=True):
+            if secret in text:
+                text = text.replace(secret, REDACTED)
     return text
 
 
@@ -141,7 +154,7 @@ def redact_body(body: bytes | str | dict | list | None, content_type: str = "",
         text = None
         if "json" in ctype or decoded.lstrip()[:1] in ("{", "["):
             try:
-                text = json.dumps(redact_value(json.loads(decoded), known), ensure_ascii=False, indent=1)
+                text = json.dumps(redact_value(jsonlimits.loads(decoded), known), ensure_ascii=False, indent=1)
             except ValueError:
                 text = None
         if text is None and "x-www-form-urlencoded" in ctype:
@@ -247,7 +260,7 @@ _JWT_PARTS = re.compile(r"(eyJ[A-Za-z0-9_-]+)\.(eyJ[A-Za-z0-9_-]*)")
 
 def _b64json(part: str) -> Any:
     try:
-        return json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)).decode("utf-8"))
+        return jsonlimits.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)).decode("utf-8"))
     except (binascii.Error, ValueError, UnicodeDecodeError):
         return None
 

@@ -19,6 +19,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
+from app.core import jsonlimits
 from app.core.errors import JwsError
 
 # Algorithms we will ever sign or accept. none/HS* are never accepted (RFC 8725 §3.1).
@@ -111,7 +112,7 @@ def sign(claims: dict[str, Any], key, chain: Sequence[x509.Certificate], alg: st
 def _b64url_json(part: str, what: str) -> Any:
     try:
         raw = base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
-        return json.loads(raw.decode("utf-8"))
+        return jsonlimits.loads(raw.decode("utf-8"))
     except (binascii.Error, ValueError, UnicodeDecodeError):
         raise JwsError("malformed", part=what) from None
 

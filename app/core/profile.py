@@ -18,6 +18,7 @@ from typing import Any
 from cryptography import x509
 
 from app.core.community import certificate_fingerprint
+from app.core import jsonlimits
 from app.core.errors import InputError, ProfileError, StorageError
 from app.core.storage import atomic_write, data_home, ensure_private_dir, read_bounded
 
@@ -321,7 +322,7 @@ class ProfileStore:
                 raise ProfileError("damaged", path=str(path), backup=backup, reason=exc.code) from None
             raise
         try:
-            doc = json.loads(raw.decode("utf-8"))
+            doc = jsonlimits.loads(raw.decode("utf-8"))
         except (ValueError, UnicodeDecodeError):
             raise ProfileError("damaged", path=str(path), backup=backup, reason="not_json") from None
         if not isinstance(doc, dict):

@@ -332,7 +332,7 @@ def _revocation(cert, issuer, now, fetch, cache, soft) -> tuple[str, str, dict]:
         if crl is None:
             attempts.append({"url": url, "reason": "crl_unavailable", "error": failure})
             continue
-        bad = _crl_problem(crl, issuer, now)
+        bad = None if from_cache else _crl_problem(crl, issuer, now)  # a cached one was checked just above
         if bad:
             attempts.append({"url": url, **bad})
             continue
