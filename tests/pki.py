@@ -79,8 +79,9 @@ def _sign_alg(key):
 
 def make_ca(cn: str, parent: CA | None = None, *, key=None, not_before: dt.datetime | None = None,
             not_after: dt.datetime | None = None, crl_url: str | None = None, aia_url: str | None = None,
-            serial: int | None = None, is_ca: bool = True) -> CA:
-    """A root (parent None) or an intermediate. ``crl_url``/``aia_url`` are where *its* children point."""
+            serial: int | None = None, is_ca: bool = True, own_crl_url: str | None = None) -> CA:
+    """A root (parent None) or an intermediate. ``crl_url``/``aia_url`` are where *its* children point;
+    ``own_crl_url`` puts a CRL distribution point in a root itself (some servers read only the anchor's)."""
     # Slots 10-16, chosen by a stable hash of the name: str hash() changes per process, and tests
     # ask for slots 1-9 when they need a key that is certainly not a CA's.
     key = key or cached_key("rsa2048", 10 + zlib.crc32(cn.encode()) % 7)
@@ -98,6 +99,8 @@ def make_ca(cn: str, parent: CA | None = None, *, key=None, not_before: dt.datet
     if parent:
         b = b.add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(parent.key.public_key()), critical=False)
         b = _add_distribution(b, parent.crl_url, parent.aia_url)
+    elif own_crl_url:
+        b = _add_distribution(b, own_crl_url, None)
     cert = b.sign(signer, _sign_alg(signer))
     return CA(cert=cert, key=key, crl_url=crl_url, aia_url=aia_url)
 

@@ -406,14 +406,28 @@ class StatementRequest:
     logo_uri: str | None = None
 
 
-def default_scope(metadata, profile: Profile) -> str:
-    """The profile's scopes, else the server's first system/*.read-like scope: never a hard-coded one."""
+def _reads(scope: str) -> bool:
+    """Read-only: SMART v1 ``.read`` or v2 ``.r`` / ``.rs`` (``.cruds`` also writes: not a default)."""
+    perm = scope.rsplit(".", 1)[-1]
+    return perm in ("read", "r", "rs")
+
+
+def default_scope(metadata, profile: Profile, grant: str = "client_credentials") -> str:
+    """The profile's scopes, else a read scope from the server's list: never a hard-coded one.
+
+    client_credentials takes only system/ scopes (IG §3.1 with SMART): a server listing none (the
+    Evernorth/Okta reference lists openid, fhirUser, email, profile, udap) makes the user choose,
+    rather than registering a B2B client for "openid".
+    """
     if profile.scopes:
         return " ".join(profile.scopes)
-    supported = list(getattr(metadata, "scopes_supported", None) or [])
-    for candidate in supported:
-        if candidate.startswith("system/") and candidate.endswith(".read") and "*" not in candidate:
-            return candidate
+    supported = [s for s in (getattr(metadata, "scopes_supported", None) or []) if isinstance(s, str)]
+    system = [s for s in supported if s.startswith("system/")]
+    for pick in ([s for s in system if _reads(s) and "*" not in s], [s for s in system if _reads(s)], system):
+        if pick:
+            return pick[0]
+    if grant == "client_credentials" and supported:
+        raise InputError("no_system_scope", supported=supported)
     if supported:
         return supported[0]
     raise InputError("scope_required")
@@ -422,7 +436,7 @@ def default_scope(metadata, profile: Profile) -> str:
 def statement_details(profile: Profile, request: StatementRequest, metadata):
     from app.core import statement
 
-    scope = request.scope or default_scope(metadata, profile)
+    scope = request.scope or default_scope(metadata, profile, request.grant)
     return statement.StatementDetails(client_uri=profile.client_uri, client_name=profile.client_name,
                                       contacts=list(profile.contacts), scope=scope, grant=request.grant,
                                       redirect_uris=list(request.redirect_uris), logo_uri=request.logo_uri)

@@ -108,6 +108,9 @@ MESSAGES = {
                                    "Choose one of at least {minimum} characters; a short sentence is easy to remember."),
     "input.scope_required": ("The server lists no scopes, so udap-onboard cannot choose one for you.",
                              "Enter the scope your community told you to use, e.g. system/Patient.read (CLI: --scope)."),
+    "input.no_system_scope": ("The server lists no system/ scope, the kind a B2B (client_credentials) registration "
+                              "asks for; it lists: {supported}.",
+                              "Enter the scope your community told you to use, e.g. system/Patient.read (CLI: --scope)."),
     "input.token_scope_missing": ("No scope was given for the access token request.",
                                   "Enter the scope the server granted at registration (CLI: --scope)."),
     "input.client_id_missing": ("This profile has no client ID for that server.",
@@ -528,6 +531,10 @@ MESSAGES = {
                                                  "Look at the most likely problems udap-onboard's own check found "
                                                  "(details), fix them and register again, or ask the server's "
                                                  "operator."),
+    "registration.endpoint_not_found": ("The server has no registration service at {endpoint} (HTTP {status}).",
+                                        "That address comes from the server's own signed metadata, so the server "
+                                        "is set up wrongly; tell its operator. Nothing is wrong with your "
+                                        "registration details."),
     "registration.server_error": ("The registration server failed (HTTP {status}).",
                                   "Try again later; if it keeps failing, tell the server's operator. If your key is "
                                   "EC, the server may accept only RSA keys."),
@@ -577,6 +584,9 @@ MESSAGES = {
     "token.rejected_without_error_code": ("The token server refused the request (HTTP {status}) without saying why.",
                                           "Check that this computer's clock is right and that you are registered, "
                                           "then try again; otherwise ask the server's operator."),
+    "token.endpoint_not_found": ("The server has no token service at {url} (HTTP {status}).",
+                                 "That address comes from the server's own signed metadata, so the server is set "
+                                 "up wrongly; tell its operator."),
     "token.server_error": ("The token server failed (HTTP {status}).",
                            "Try again later; if it keeps failing, tell the server's operator. If your key is EC, the "
                            "server may accept only RSA keys."),
