@@ -24,6 +24,7 @@ from app.core.profile import Profile
 from app.core.session import Session
 
 PRACTICE = "practice"
+CLOCK_HINT_SECONDS = 5  # strict servers allow no leeway on iat (field notes); below the 30 s warning
 KEY_FILE = "key.p12"
 
 
@@ -545,6 +546,10 @@ def _register_one(session: Session, profile: Profile, server: str, comm: TrustCo
                                        community=comm.uri, now=session.now(),
                                        previous_client_id=record.get("client_id") if record else None)
     except UdapOnboardError as exc:
+        skew = report.skew_seconds  # server minus ours, from discovery a moment ago
+        if skew is not None and skew <= -CLOCK_HINT_SECONDS and exc.domain == "registration":
+            exc.fields["hints"] = [*(exc.fields.get("hints") or []), "clock_ahead_of_server"]
+            exc.fields["skew"] = round(-skew)
         status = exc.fields.get("status")
         outcome = "rejected" if isinstance(status, int) and 400 <= status < 500 else "error"
         if exc.fields.get("retry_with_same_certificate") is False:

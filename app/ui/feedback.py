@@ -12,7 +12,7 @@ import string
 from dataclasses import dataclass
 from typing import Any
 
-from app.ui.feedback_table import DOMAIN_DEFAULTS, MESSAGES
+from app.ui.feedback_table import DOMAIN_DEFAULTS, HINTS, MESSAGES
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,11 @@ def describe(error: BaseException) -> Explanation:
         said = error.fields.get("error_description")
         if isinstance(said, str) and said.strip() and "{error_description}" not in summary:
             text += f' The server said: "{_short(said.strip(), 200)}".'  # the most useful words a server sends
-        return Explanation(text, _fill(next_step, error.fields), details.strip())
+        step = _fill(next_step, error.fields)
+        for hint in error.fields.get("hints") or []:  # what the local checks think is most likely wrong
+            if isinstance(hint, str) and hint in HINTS:
+                step += " " + _fill(HINTS[hint], error.fields)
+        return Explanation(text, step, details.strip())
     if isinstance(error, KeyboardInterrupt):
         return Explanation("Stopped.", "", "")
     if isinstance(error, MemoryError):

@@ -536,8 +536,7 @@ MESSAGES = {
                                         "is set up wrongly; tell its operator. Nothing is wrong with your "
                                         "registration details."),
     "registration.server_error": ("The registration server failed (HTTP {status}).",
-                                  "Try again later; if it keeps failing, tell the server's operator. If your key is "
-                                  "EC, the server may accept only RSA keys."),
+                                  "Try again later; if it keeps failing, tell the server's operator."),
     "registration.unexpected_outcome": ("The registration ended in an unexpected state ({outcome}).",
                                         "Register again; if it keeps happening, report it with the details below."),
     "registration.no_retry_same_certificate": ("{server} already refused this certificate as untrusted, so it was "
@@ -777,7 +776,9 @@ TOKEN_WARNINGS = {
 
 # Hints attached to server failures (registration.py, token.py): code -> one sentence.
 HINTS = {
-    "server_may_require_rsa": "This server may accept only RSA keys; with an EC key it can fail like this.",
+    "server_may_require_rsa": "Your key is EC: this server may accept only RSA keys (make a profile with an RSA key).",
+    "clock_ahead_of_server": "This computer's clock is {skew} s ahead of the server's; strict servers refuse a "
+                             "statement issued 'in the future'. Set the clock right (automatic time) and try again.",
 }
 
 # Client URI warnings (csr.validate_client_uri): code -> one sentence.

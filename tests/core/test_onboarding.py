@@ -129,3 +129,29 @@ def test_a_certificate_revoked_minutes_ago_shows_on_the_next_check(session, prof
     again = onboarding.check_certificate(session, profile)
     assert not again.ok and again.trust["rows"][0]["reason"] == "revoked"
     session.practice.stop()
+
+
+def test_a_refusal_while_our_clock_runs_ahead_names_the_clock(tmp_path):
+    from datetime import datetime, timedelta, timezone
+
+    from app.ui.feedback import describe
+    from app.core.errors import RegistrationError
+
+    store = MemorySecretStore()
+    server_side = Session(tmp_path / "home", secrets=store)
+    info = server_side.practice.start()
+    p, _ = onboarding.create_profile(server_side, "p", org_name="Org", client_name="App", client_uri=URI,
+                                     contact="it@example.org")
+    onboarding.generate_key(server_side, p, "ec-p256")
+    assert onboarding.issue_practice_certificate(server_side, p).ok
+    ahead = Session(tmp_path / "home", secrets=store,
+                    clock=lambda: datetime.now(timezone.utc) + timedelta(seconds=20))
+    try:
+        [row] = onboarding.register(ahead, ahead.profiles.load("p"), [info["base_url"]])
+        assert row.outcome == "rejected" and "clock_ahead_of_server" in row.explanation["fields"]["hints"]
+        said = describe(RegistrationError(row.explanation["code"], **row.explanation["fields"]))
+        assert "clock is 2" in said.next_step and " s ahead of the server" in said.next_step  # 20 s plus the run time
+    finally:
+        ahead.close()
+        server_side.practice.stop()
+        server_side.close()
