@@ -243,14 +243,28 @@ class ProfileStore:
         now = now or datetime.now(timezone.utc)
         stamp = _iso(now)
         profile.created = profile.created or stamp
+        folder = ensure_private_dir(self.path(profile.name))
+        target = folder / PROFILE_FILE
+        unchanged = self._current_without_stamp(target)
+        if unchanged is not None and unchanged[0] == {**profile.to_dict(), "updated": None}:
+            profile.updated = unchanged[1]  # nothing changed: keep the file, and .prev one version back
+            return profile
         profile.updated = stamp
         data = json.dumps(profile.to_dict(), indent=2, ensure_ascii=False, sort_keys=True).encode("utf-8") + b"\n"
         if b"PRIVATE KEY" in data:
             raise ProfileError("secret_in_profile", name=profile.name)
-        folder = ensure_private_dir(self.path(profile.name))
-        target = folder / PROFILE_FILE
         atomic_write(target, data, keep_previous=self._is_good(target))
         return profile
+
+    def _current_without_stamp(self, target: Path) -> tuple[dict, Any] | None:
+        """The saved profile as a dict with ``updated`` blanked (and its stamp), or None if unreadable."""
+        try:
+            current = json.loads(target.read_bytes())
+        except (OSError, ValueError, RecursionError):
+            return None
+        if not isinstance(current, dict):
+            return None
+        return {**current, "updated": None}, current.get("updated")
 
     def load(self, name: str) -> Profile:
         folder = self.path(name)

@@ -76,6 +76,10 @@ def test_round_trip_and_timestamps(store):
     got = store.load("Acme Clinic")
     assert got == p
     assert got.created == got.updated == "2026-06-01T12:00:00+00:00"
+    store.save(got, now=NOW + timedelta(hours=1))  # nothing changed: nothing written, .prev not rotated
+    assert store.load("Acme Clinic").updated == "2026-06-01T12:00:00+00:00"
+    assert not (store.path("Acme Clinic") / "profile.json.prev").exists()
+    got.org_name = "Acme Clinic LLC"
     store.save(got, now=NOW + timedelta(hours=1))
     again = store.load("Acme Clinic")
     assert again.created == "2026-06-01T12:00:00+00:00" and again.updated == "2026-06-01T13:00:00+00:00"
@@ -89,7 +93,9 @@ def test_files_are_private_even_with_umask_zero(home):
     try:
         store = ProfileStore(home)
         store.create(sample(), now=NOW)
-        store.save(store.load("Acme Clinic"), now=NOW)
+        changed = store.load("Acme Clinic")
+        changed.org_name = "Acme Clinic LLC"
+        store.save(changed, now=NOW)
     finally:
         os.umask(old)
     folder = store.path("Acme Clinic")
