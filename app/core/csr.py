@@ -25,6 +25,8 @@ _LIMITS = {"common_name": 64, "organization": 64, "org_unit": 64, "locality": 12
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*")
 _URI_CHARS = frozenset(string.ascii_letters + string.digits + "-._~:/?#[]@!$&'()*+,;=%")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_BAD_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
 
 
 @dataclass
@@ -54,9 +56,9 @@ class Subject:
                 continue
             if len(value) > limit:
                 raise InputError("subject_field_too_long", field=name, length=len(value), limit=limit)
-            bad = next((i for i, ch in enumerate(value) if ord(ch) < 32 or ord(ch) == 127), None)
+            bad = _CONTROL.search(value)
             if bad is not None:
-                raise InputError("subject_field_control_character", field=name, position=bad)
+                raise InputError("subject_field_control_character", field=name, position=bad.start())
         if self.country is not None:
             c = self.country.strip()
             if len(c) != 2 or not (c.isascii() and c.isalpha()):
@@ -87,18 +89,19 @@ def validate_client_uri(uri: str | None) -> list[str]:
     """Raise on a URI that cannot be a client URI; return warning codes for risky-but-legal ones."""
     if uri is None or uri == "":
         raise InputError("client_uri_empty", uri=uri or "")
-    for i, ch in enumerate(uri):
-        if ch.isspace():
-            raise InputError("client_uri_whitespace", uri=uri, position=i)
-    for i, ch in enumerate(uri):
-        if not ch.isascii():
-            raise InputError("client_uri_not_ascii", uri=uri, position=i)
-    for i, ch in enumerate(uri):
-        if ch not in _URI_CHARS:
-            raise InputError("client_uri_invalid_character", uri=uri, position=i)
+    if not _URI_CHARS.issuperset(uri):  # the per-character scans only run to name the culprit
+        for i, ch in enumerate(uri):
+            if ch.isspace():
+                raise InputError("client_uri_whitespace", uri=uri, position=i)
+        for i, ch in enumerate(uri):
+            if not ch.isascii():
+                raise InputError("client_uri_not_ascii", uri=uri, position=i)
+        for i, ch in enumerate(uri):
+            if ch not in _URI_CHARS:
+                raise InputError("client_uri_invalid_character", uri=uri, position=i)
     if "#" in uri:
         raise InputError("client_uri_has_fragment", uri=uri, position=uri.index("#"))
-    bad_pct = re.search(r"%(?![0-9A-Fa-f]{2})", uri)
+    bad_pct = _BAD_PERCENT.search(uri) if "%" in uri else None
     if bad_pct:
         raise InputError("client_uri_invalid_character", uri=uri, position=bad_pct.start())
     scheme, sep, _ = uri.partition(":")
@@ -117,7 +120,7 @@ def validate_client_uri(uri: str | None) -> list[str]:
     if scheme.lower() == "http":
         warnings.append("http_scheme")
     host_part = uri[: len(scheme) + 3 + len(parts.netloc)]
-    if any(ch.isupper() for ch in host_part):
+    if host_part != host_part.lower():  # ASCII only by now
         warnings.append("uppercase_scheme_or_host")
     if uri.endswith("/"):
         warnings.append("trailing_slash")

@@ -113,10 +113,11 @@ def _spki(key) -> bytes:
 
 
 def encrypt_key(key: PrivateKey, passphrase: bytes, cert: x509.Certificate | None = None,
-                chain: Iterable[x509.Certificate] = ()) -> bytes:
+                chain: Iterable[x509.Certificate] = (), *, rounds: int | None = None) -> bytes:
     """The PKCS#12 container bytes (PBES2 SHA-256 + AES-256-CBC, 600,000 rounds, HMAC-SHA256).
 
-    Not ``BestAvailableEncryption``: for PKCS#8 it uses only 2,048 PBKDF2 rounds.
+    Not ``BestAvailableEncryption``: for PKCS#8 it uses only 2,048 PBKDF2 rounds. ``rounds`` is for
+    the practice CA only (a random passphrase; cryptography holds the GIL for the whole KDF).
     """
     if not isinstance(passphrase, (bytes, bytearray)) or not passphrase:
         raise KeyContainerError("passphrase_empty")
@@ -125,7 +126,7 @@ def encrypt_key(key: PrivateKey, passphrase: bytes, cert: x509.Certificate | Non
         raise KeyContainerError("certificate_key_mismatch",
                                 key_fingerprint=public_key_fingerprint(key))
     encryption = (serialization.PrivateFormat.PKCS12.encryption_builder()
-                  .kdf_rounds(KDF_ROUNDS)
+                  .kdf_rounds(rounds or KDF_ROUNDS)
                   .key_cert_algorithm(PBES.PBESv2SHA256AndAES256CBC)
                   .hmac_hash(hashes.SHA256())
                   .build(bytes(passphrase)))
@@ -161,7 +162,7 @@ def decrypt_key(blob: bytes, passphrase: bytes) -> KeyBundle:
 
 def save_key(path: str | Path, key: PrivateKey, secrets: SecretStore, secret_name: str,
              cert: x509.Certificate | None = None, chain: Iterable[x509.Certificate] = (), *,
-             replace: bool = False) -> Path:
+             replace: bool = False, rounds: int | None = None) -> Path:
     """Encrypt ``key`` under the store's passphrase for ``secret_name`` and write it atomically (0600).
 
     An existing file is an error unless ``replace``; then the old container is kept as
@@ -173,7 +174,7 @@ def save_key(path: str | Path, key: PrivateKey, secrets: SecretStore, secret_nam
         raise KeyContainerError("exists", path=str(path))
     ensure_private_dir(path.parent)
     passphrase = secrets.container_passphrase(secret_name, create=True)
-    blob = encrypt_key(key, passphrase, cert, chain)
+    blob = encrypt_key(key, passphrase, cert, chain, rounds=rounds)
     return atomic_write(path, blob, mode=0o600, keep_previous=exists)
 
 

@@ -38,12 +38,14 @@ class Session:
         self.transport = transport  # httpx.MockTransport in unit tests only
         self.crl_cache = CrlCache()
         self.key_cache: dict[str, tuple] = {}  # decrypted keys, memory only, for this run
+        self.ssl_cache: dict[tuple, object] = {}  # TLS contexts by anchors: the system store loads in ~50 ms
         self._secrets = secrets
         self._ask_passphrase = ask_passphrase
         self._lock = threading.Lock()
         self._practice = None
         # Results kept for the evidence bundle; tokens are never kept here.
         self.discovery_reports: list = []
+        self.discovered: dict[tuple, tuple] = {}  # passed discoveries by (server, community, anchors), reused briefly
         self.registration_results: list = []
         self.token_results: list = []
 
@@ -63,7 +65,7 @@ class Session:
 
         return HttpPolicy(tls_anchors_pem=tuple(community.tls_anchors) if community else (),
                           allow_insecure_loopback=self.allow_insecure_loopback, audit=self.audit,
-                          clock=self.clock, transport=self.transport)
+                          clock=self.clock, transport=self.transport, ssl_cache=self.ssl_cache)
 
     @property
     def practice(self):

@@ -7,6 +7,7 @@ RS256) and a certificate whose SAN is the base URL, plus a fresh TLS key; neithe
 disk except, for the TLS key, encrypted under a random in-memory password for the instant
 ``ssl`` needs a file. The HTTPS port is remembered per data folder and reused when free, so the
 base URL usually survives a restart; registrations are kept in registrations.json likewise.
+Several servers on one data folder in one process share the CA and its http listener (shared_ca.py).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from cryptography.x509.oid import NameOID
 from app.core import jose
 from app.core.errors import SandboxError
 from app.core.storage import atomic_write, data_home, read_bounded
-from app.sandbox import community
+from app.sandbox import community, shared_ca
 from app.sandbox.ca import ORGANIZATION, PORT_RANGE, PracticeCA
 from app.sandbox.rules import MODES, Answer, PracticeRules, Refusal, Registration
 
@@ -128,6 +129,31 @@ class _Server(ThreadingHTTPServer):
             conn.close()
 
 
+class _Listening:
+    """A listener serving from its own thread until ``stop()``."""
+
+    def __init__(self, srv: _Server, name: str) -> None:
+        self.server = srv
+        self.thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, name=name,
+                                       daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(TIMEOUT)
+
+
+def _route_ca(ca: PracticeCA, clock: Callable[[], datetime], method: str, path: str) -> Reply:
+    """The plain-http side: AIA certificates and CRLs of the practice CA."""
+    if method != "GET":
+        return Reply(405, "text/plain; charset=utf-8", b"Method Not Allowed", {"Allow": "GET"})
+    found = ca.http_resource(urlsplit(path).path, now=clock())
+    if found is None:
+        return Reply(404, "text/plain; charset=utf-8", b"Not Found")
+    return Reply(200, found[0], found[1], {"Cache-Control": "max-age=3600"})
+
+
 class PracticeServer:
     """The practice community's server; ``start()``/``stop()`` or ``with PracticeServer(...) as s``."""
 
@@ -140,6 +166,7 @@ class PracticeServer:
         self._clock = clock or (lambda: datetime.now(timezone.utc))
         self._servers: list[tuple[_Server, threading.Thread]] = []
         self.ca: PracticeCA | None = None
+        self._folder: Path | None = None
         self.rules: PracticeRules | None = None
         self.endpoints: community.Endpoints | None = None
         self.startup_seconds: float | None = None
@@ -152,14 +179,12 @@ class PracticeServer:
             return self
         started = time.perf_counter()
         now = self._clock()
-        folder = data_home(self._home) / "sandbox"
-        self.ca = ca = PracticeCA.open(folder, self._secrets, now=now)
-        https, http = self._bind_https(ca), None
+        self._folder = folder = data_home(self._home) / "sandbox"
+        # The first server of a folder opens the CA and its http port; later ones share both.
+        self.ca, owner = shared_ca.acquire(folder, self._secrets, now=now, open_listener=self._open_http)
+        ca, https = self.ca, None
         try:
-            try:
-                http = _Server(ca.http_port, self._route_http)
-            except OSError:
-                raise SandboxError("http_port_in_use", port=ca.http_port, folder=str(folder)) from None
+            https = self._bind_https(ca)
             self.endpoints = ep = community.Endpoints(f"https://127.0.0.1:{https.server_address[1]}")
             self._udap_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
             self._udap_cert = ca.issue_leaf(self._udap_key.public_key(), subject=_SERVER_SUBJECT,
@@ -168,28 +193,32 @@ class PracticeServer:
             self.rules = PracticeRules(
                 anchors=[ca.root_cert], registration_url=ep.registration, token_url=ep.token,
                 fetch=lambda url, kind: ca.fetch(url, kind, now=self._clock()), modes=self.modes,
-                registrations=self._load_registrations(folder), on_change=self._save_registrations)
-            ca.remember_https_port(https.server_address[1])
+                # registrations.json and the remembered port belong to the folder's first server;
+                # the others (new port each start) keep their registrations in memory only.
+                registrations=self._load_registrations(folder) if owner else [],
+                on_change=self._save_registrations if owner else None)
+            if owner:
+                ca.remember_https_port(https.server_address[1])
         except BaseException:
-            for srv in (https, http):
-                if srv is not None:
-                    srv.server_close()
+            if https is not None:
+                https.server_close()
+            shared_ca.release(folder)
             raise
-        self._servers = [(srv, threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05},
-                                                name=f"practice-{name}", daemon=True))
-                         for srv, name in ((https, "https"), (http, "http"))]
-        for _, thread in self._servers:
-            thread.start()
+        self._servers = [(https, threading.Thread(target=https.serve_forever, kwargs={"poll_interval": 0.05},
+                                                  name="practice-https", daemon=True))]
+        self._servers[0][1].start()
         self.startup_seconds = time.perf_counter() - started
         return self
 
     def stop(self) -> None:
-        """Stop both listeners, wait for requests in flight, close every socket. Idempotent."""
+        """Stop the listener (and the CA's, if last), wait for requests in flight, close every socket. Idempotent."""
         servers, self._servers = self._servers, []
         for srv, thread in servers:
             srv.shutdown()
             srv.server_close()
             thread.join(TIMEOUT)
+        if servers:
+            shared_ca.release(self._folder)
 
     def __enter__(self) -> "PracticeServer":
         return self.start()
@@ -200,6 +229,15 @@ class PracticeServer:
     @property
     def running(self) -> bool:
         return bool(self._servers)
+
+    def _open_http(self, ca: PracticeCA) -> "_Listening":
+        """The CA's plain-http listener (AIA, CRLs) on its persisted port; shared_ca calls it once per folder."""
+        clock = self._clock
+        try:
+            srv = _Server(ca.http_port, lambda method, path, headers, body: _route_ca(ca, clock, method, path))
+        except OSError:
+            raise SandboxError("http_port_in_use", port=ca.http_port, folder=str(ca.folder)) from None
+        return _Listening(srv, "practice-http")
 
     def _bind_https(self, ca: PracticeCA) -> _Server:
         if self._port is not None:
@@ -288,14 +326,6 @@ class PracticeServer:
         return community.describe(self.ca, self._require())
 
     # --- routes --------------------------------------------------------------------------------
-
-    def _route_http(self, method: str, path: str, headers, body: bytes) -> Reply:
-        if method != "GET":
-            return Reply(405, "text/plain; charset=utf-8", b"Method Not Allowed", {"Allow": "GET"})
-        found = self.ca.http_resource(urlsplit(path).path, now=self._clock())
-        if found is None:
-            return Reply(404, "text/plain; charset=utf-8", b"Not Found")
-        return Reply(200, found[0], found[1], {"Cache-Control": "max-age=3600"})
 
     def _route_https(self, method: str, path: str, headers, body: bytes) -> Reply:
         url, now, ep = urlsplit(path), self._clock(), self.endpoints

@@ -14,28 +14,32 @@ from PySide6.QtGui import QFont
 from PySide6.QtWidgets import QApplication, QListWidget, QListWidgetItem, QWizard
 
 from app.ui.context import START_ID, STEP_NAMES, Backend, WizardContext, page_id, step_name_of
-from app.ui.pages.access import AccessPage
-from app.ui.pages.certificate import CertificatePage
-from app.ui.pages.community import CommunityPage
-from app.ui.pages.connect import ConnectPage
-from app.ui.pages.csr import CsrPage
-from app.ui.pages.details import DetailsPage
-from app.ui.pages.done import DonePage
-from app.ui.pages.key import KeyPage
-from app.ui.pages.organization import OrganizationPage
 from app.ui.pages.start import StartPage
 from app.ui.pages.titles import step_title
 from app.ui.startup import after_first_paint, brand, watch_first_window
 from app.ui.tasks import TaskRunner
 
-PAGE_CLASSES = (CommunityPage, OrganizationPage, KeyPage, CsrPage, CertificatePage, DetailsPage, ConnectPage,
-                AccessPage, DonePage)
+
+def page_classes() -> tuple:
+    """The step pages, imported on first use: run_gui builds them only after the first paint."""
+    from app.ui.pages.access import AccessPage
+    from app.ui.pages.certificate import CertificatePage
+    from app.ui.pages.community import CommunityPage
+    from app.ui.pages.connect import ConnectPage
+    from app.ui.pages.csr import CsrPage
+    from app.ui.pages.details import DetailsPage
+    from app.ui.pages.done import DonePage
+    from app.ui.pages.key import KeyPage
+    from app.ui.pages.organization import OrganizationPage
+
+    return (CommunityPage, OrganizationPage, KeyPage, CsrPage, CertificatePage, DetailsPage, ConnectPage,
+            AccessPage, DonePage)
 
 
 class OnboardingWizard(QWizard):
     """QWizard whose route comes from core.workflow; pages are bound to a shared WizardContext."""
 
-    def __init__(self, ctx: WizardContext, parent=None) -> None:
+    def __init__(self, ctx: WizardContext, parent=None, *, later_pages: bool = False) -> None:
         super().__init__(parent)
         self.ctx = ctx
         self.setWindowTitle(self.tr("udap-onboard — connect to a health data network"))
@@ -45,8 +49,8 @@ class OnboardingWizard(QWizard):
         self.setButtonText(QWizard.WizardButton.CancelButton, self.tr("Close"))
         self.start = StartPage(ctx)
         self.setPage(START_ID, self.start)
-        for cls in PAGE_CLASSES:
-            self.setPage(page_id(cls.STEP), cls(ctx))
+        if not later_pages:
+            self.add_pages()
         self.steps = QListWidget(self)
         self.steps.setObjectName("stepList")
         self.steps.setAccessibleName(self.tr("Steps"))
@@ -62,6 +66,13 @@ class OnboardingWizard(QWizard):
         self.currentIdChanged.connect(self._page_changed)
         ctx.listeners.append(self.update_steps)
         self.update_steps()
+
+    def add_pages(self) -> None:
+        """The step pages: importing and building them costs ~0.1 s, so run_gui adds them after the first paint."""
+        if self.page(page_id("COMMUNITY")) is not None:
+            return
+        for cls in page_classes():
+            self.setPage(page_id(cls.STEP), cls(self.ctx))
 
     # ----------------------------------------------------------------- backend
 
@@ -159,11 +170,12 @@ def run_gui(argv: list[str]) -> int:
     brand(app)
     runner = TaskRunner()
     ctx = WizardContext(runner=runner)
-    wizard = OnboardingWizard(ctx)
+    wizard = OnboardingWizard(ctx, later_pages=True)  # the start page only, until the first paint
     watch_first_window(app, wizard)  # only with $UDAP_ONBOARD_FIRST_WINDOW=1 (packaging/bench_start.py)
     wizard.show()
 
     def load() -> None:
+        wizard.add_pages()  # before the backend: Next stays disabled until set_backend
         from app.ui.context import load_backend
         from app.ui.passphrase import ask_passphrase_dialog
 

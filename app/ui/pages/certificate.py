@@ -109,7 +109,7 @@ class CertificatePage(StepPage):
                   password=password, on_done=self._imported, busy=self.tr("Reading and checking the certificate…"))
 
     def _imported(self, check: Any) -> None:
-        self.ctx.save_profile()
+        self.ctx.set_profile(self.ctx.profile)  # onboarding.import_certificate saved it when usable
         self._checked(check)
 
     def _checked(self, check: Any) -> None:

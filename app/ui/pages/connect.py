@@ -127,7 +127,7 @@ class ConnectPage(StepPage):
 
     def _done(self, rows: list[Any]) -> None:
         self.ctx.last_registration = list(rows)
-        self.ctx.save_profile()
+        self.ctx.set_profile(self.ctx.profile)  # onboarding.register saved it, off the GUI thread (fsync)
         row = rows[0] if rows else None
         outcome = pick(row, "outcome", default="error")
         if outcome in ("registered", "modified"):

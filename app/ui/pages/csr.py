@@ -93,7 +93,7 @@ class CsrPage(StepPage):
     def _got_csr(self, pem: str) -> None:
         self.ctx.profile.csr_pem = pem
         self.pem.set_text(pem)
-        self.ctx.save_profile()
+        self.ctx.set_profile(self.ctx.profile)  # onboarding.create_csr saved it, off the GUI thread (fsync)
         self.banner.show_status("ok", self.tr("The request is ready. Save it or copy it for your community."))
         if self.openssl.isChecked():
             self.show_commands(True)
