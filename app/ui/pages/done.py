@@ -35,6 +35,7 @@ class DonePage(StepPage):
         self.servers.setAccessibleName(self.tr("More server addresses"))
         more_label.setBuddy(self.servers)
         self.body.addWidget(more_label)
+        self.body.addWidget(self.servers)
         more_row = QHBoxLayout()
         self.more = QPushButton(self.tr("Re&gister with these servers"), self)
         self.details = QPushButton(self.tr("Change the registration &details first…"), self)
@@ -67,7 +68,7 @@ class DonePage(StepPage):
              self.tr("Private key ({kind}): stored encrypted in that folder; the password protecting it is in "
                      "your system keyring ({store}), under the name udap-onboard. Back up the folder; never "
                      "e-mail the key.")).format(kind=_h(p.key_type or "?"),
-                                                store=_h((p.extra or {}).get("key_protection") or "keyring")),
+                                                store=_h(_store_label((p.extra or {}).get("key_protection")))),
         ]
         if leaf is not None:
             days = (leaf.not_valid_after_utc - self.ctx.now()).days
@@ -146,6 +147,12 @@ class DonePage(StepPage):
 
     def commit(self) -> Any:
         return None
+
+
+def _store_label(backend: str | None) -> str:
+    """The keyring backend as people know it (keyring's class names are not)."""
+    return {"SecretService": "Secret Service: GNOME Keyring or KWallet", "memory": "memory only, for tests"}.get(
+        backend or "", backend or "keyring")
 
 
 def _h(text: str) -> str:
