@@ -3,10 +3,9 @@
 Three EC P-256 CAs (a key pair costs ~0.05 ms against 60-300 ms for RSA-2048): a root, the
 intermediate that issues client and server UDAP certificates, and a separate TLS CA, name-
 constrained to localhost / 127.0.0.0/8 / ::1, for the practice server's HTTPS certificate.
-Keys live in PKCS#12 containers (keys.save_key: AES-256, PBKDF2-SHA256, CA_KDF_ROUNDS) under one
-passphrase per folder from the SecretStore: random (256 bits), or typed and already stretched with
-600,000 PBKDF2 rounds, so more container rounds protect nothing, while cryptography holds the GIL
-for the whole KDF (600,000 rounds froze the wizard ~0.2 s per CA key: tests/bench/bench_gui.py).
+Keys live in PKCS#12 containers exactly like the user's own (keys.save_key: AES-256, PBKDF2-SHA256,
+600,000 rounds) under one passphrase per folder from the SecretStore. Each is decrypted on first use
+only: an open costs ~0.2 s of KDF during which cryptography holds the GIL.
 AIA and CRL URLs point at a plain-http port chosen once per folder and persisted, so certificates
 issued earlier stay checkable after a restart; if that port is taken later the server refuses to
 start (``http_port_in_use``) rather than silently issuing URLs that old certificates do not carry.
@@ -34,7 +33,7 @@ from app.core.storage import atomic_write, ensure_private_dir, read_bounded
 
 ORGANIZATION = "udap-onboard practice community"
 CA_NAMES = ("root", "intermediate", "tls-ca")
-CA_KDF_ROUNDS = 10_000  # like the gallery's (community.GALLERY_KDF_ROUNDS); the client key keeps 600,000
+CA_KDF_ROUNDS = None  # keys.KDF_ROUNDS: "private keys encrypted like the user's own" (issue 4)
 CRL_LIFETIME = timedelta(days=7)
 CRL_RESIGN_MARGIN = timedelta(days=1)
 LEAF_VALIDITY = timedelta(days=365)
@@ -209,7 +208,7 @@ class PracticeCA:
         atomic_write(self.folder / _STATE, json.dumps(self._state, indent=2, sort_keys=True).encode("utf-8"))
 
     def _key(self, name: str):
-        """A CA key, decrypted on first use only (folders made before CA_KDF_ROUNDS cost ~0.2 s per open)."""
+        """A CA key, decrypted on first use only (each open costs the 600,000-round KDF, ~0.2 s)."""
         with self._lock:
             if name not in self._keys:
                 self._keys[name] = load_key(self.folder / f"{name}.p12", self._secrets, self._secret_name).key
