@@ -11,6 +11,10 @@ import sys
 
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
+    if args == ["--key-worker"]:  # the bundle's PKCS#12 child (app/core/keyworker.py); before anything else
+        from app.core.keyworker import serve
+
+        return serve()
     if _wants_gui(args):
         from app.ui.wizard import run_gui
 

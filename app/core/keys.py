@@ -11,7 +11,7 @@ import hashlib
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import Iterable, Union
+from typing import TYPE_CHECKING, Iterable, Union
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -20,8 +20,10 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.hazmat.primitives.serialization.pkcs12 import PBES
 
 from app.core.errors import InputError, KeyContainerError, StorageError
-from app.core.secrets import SecretStore
 from app.core.storage import PREV_SUFFIX, atomic_write, ensure_private_dir, read_bounded
+
+if TYPE_CHECKING:  # annotations only: the key worker child must not pay for importing keyring
+    from app.core.secrets import SecretStore
 
 PrivateKey = Union[rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey]
 
@@ -29,6 +31,29 @@ KDF_ROUNDS = 600_000
 FRIENDLY_NAME = b"udap-onboard client key"
 # A key container with a long chain is a few KiB; anything near this is not ours.
 MAX_CONTAINER_BYTES = 1 << 20
+_offload = False  # see offload()
+
+
+def offload(enabled: bool = True) -> None:
+    """Run the PKCS#12 KDF in a child process (app/core/keyworker.py): the GUI turns this on.
+
+    cryptography holds the GIL for the whole 600,000 rounds (~150 ms), freezing the GUI thread
+    even when a worker thread does the work. The CLI and tests keep it in-process.
+    """
+    global _offload
+    _offload = bool(enabled)
+
+
+def _in_child(run):
+    """``run()``'s result, or None when the child could not do it (then offloading stops for this run)."""
+    global _offload
+    try:
+        return run()
+    except KeyContainerError as exc:
+        if exc.code != "worker_unavailable":
+            raise
+        _offload = False
+        return None
 
 
 class KeyType(str, Enum):
@@ -130,6 +155,13 @@ def encrypt_key(key: PrivateKey, passphrase: bytes, cert: x509.Certificate | Non
                   .key_cert_algorithm(PBES.PBESv2SHA256AndAES256CBC)
                   .hmac_hash(hashes.SHA256())
                   .build(bytes(passphrase)))
+    if _offload and rounds is None:
+        from app.core import keyworker
+
+        chain = list(chain)  # once: a generator would be empty for the in-process fallback
+        blob = _in_child(lambda: keyworker.encrypt_in_child(key, bytes(passphrase), cert, chain))
+        if blob is not None:
+            return blob
     return pkcs12.serialize_key_and_certificates(FRIENDLY_NAME, key, cert, list(chain) or None, encryption)
 
 
@@ -141,6 +173,12 @@ def decrypt_key(blob: bytes, passphrase: bytes) -> KeyBundle:
     """
     if not blob:
         raise KeyContainerError("damaged", reason="empty")
+    if _offload:
+        from app.core import keyworker
+
+        bundle = _in_child(lambda: keyworker.decrypt_in_child(blob, passphrase))
+        if bundle is not None:
+            return bundle
     try:
         loaded = pkcs12.load_pkcs12(bytes(blob), bytes(passphrase) if passphrase else None)
     except ValueError as exc:

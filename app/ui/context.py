@@ -37,9 +37,10 @@ class Backend:
 def load_backend(home: str | None = None, ask_passphrase: Callable[[str], str] | None = None,
                  allow_insecure_loopback: bool = False) -> Backend:
     """The real services; imported here, not at module level, to keep the first paint fast."""
-    from app.core import onboarding, workflow
+    from app.core import keys, onboarding, workflow
     from app.core.session import Session
 
+    keys.offload(True)  # the 600,000-round PKCS#12 KDF holds the GIL: run it in a child, not on our time
     session = Session(home=home, ask_passphrase=ask_passphrase, allow_insecure_loopback=allow_insecure_loopback)
     return Backend(session, onboarding, workflow)
 

@@ -255,6 +255,9 @@ MESSAGES = {
     "key.exists": ("This profile already has a private key ({path}).",
                    "Keep using it. To replace it use `key generate --replace`: the old key is kept as key.p12.prev "
                    "and the certificate for it stops working."),
+    "key.worker_unavailable": ("The helper process that protects your key could not run ({reason}).",
+                               "Nothing was lost: the key is protected in the main program instead. If this "
+                               "keeps happening, reinstall udap-onboard."),
     "key.missing": ("This profile's private key file is missing ({path}).",
                     "Create the key first (the Key step, or `key generate`); if you moved the file, put it back."),
 

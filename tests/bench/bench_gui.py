@@ -8,7 +8,8 @@ of a top-level window, as seen by an application-wide event filter; the modules 
 instant are listed. Stalls and memory: the whole practice journey driven through the wizard's
 buttons with the real TaskRunner in a child process, a 5 ms QTimer on the GUI thread recording its
 longest gap during each background step; ru_maxrss at the end. All under QT_QPA_PLATFORM=offscreen.
-Run: python tests/bench/bench_gui.py   (BENCH_QUICK=1 for a smoke run)
+Run: python tests/bench/bench_gui.py   (BENCH_QUICK=1 for a smoke run; BENCH_KEY_OFFLOAD=0 keeps the
+PKCS#12 KDF in the GUI process, as before app/core/keyworker.py)
 """
 
 from __future__ import annotations
@@ -81,7 +82,7 @@ def journey(key_choice: str) -> None:
     from PySide6.QtCore import QEventLoop, Qt, QTimer
     from PySide6.QtWidgets import QApplication
 
-    from app.core import onboarding, workflow
+    from app.core import keys, onboarding, workflow
     from app.core.secrets import MemorySecretStore
     from app.core.session import Session
     from app.ui.context import Backend, WizardContext, page_id
@@ -91,6 +92,7 @@ def journey(key_choice: str) -> None:
     app = QApplication.instance() or QApplication([sys.argv[0]])
     home = tempfile.mkdtemp(prefix="udap-bench-gui-")
     session = Session(home, secrets=MemorySecretStore())
+    keys.offload(os.environ.get("BENCH_KEY_OFFLOAD", "1") == "1")  # as load_backend does in the real app
     runner = TaskRunner()
     w = OnboardingWizard(WizardContext(runner=runner))
     w.show()
