@@ -20,11 +20,17 @@ ensure_venv() {
             exit 1
         fi
     fi
-    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip
-    if [ -n "$extras" ]; then
-        "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e ".[$extras]"
-    else
-        "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e .
+    echo "Setting up $VENV (${extras:-app}); the first time takes a minute or two..." >&2
+    log="$VENV/install.log"
+    target="."
+    [ -n "$extras" ] && target=".[$extras]"
+    # pip and the build backend are chatty (editable-install notices); show their output only on failure.
+    if ! { "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip &&
+           "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e "$target"; } >"$log" 2>&1; then
+        cat "$log" >&2
+        echo "Installing the Python packages failed (full output above, also in $log)." >&2
+        echo "Check the network connection or proxy settings, then run this command again." >&2
+        exit 1
     fi
     touch "$stamp"
 }
