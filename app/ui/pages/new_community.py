@@ -98,10 +98,14 @@ class NewCommunityForm(QWidget):
     # ----------------------------------------------------------------- anchor
 
     def choose_anchor(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, self.tr("Trust anchor"), "",
-                                              self.tr("Certificates (*.pem *.crt *.cer *.der *.p7b *.p7c);;All files (*)"))
+        self._choose(self.tr("Trust anchor"), "*.pem *.crt *.cer *.der *.p7b *.p7c", self.load_anchor_file)
+
+    def _choose(self, title: str, patterns: str, then) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, title, "",
+                                              self.tr("Certificates ({patterns});;All files (*)").format(
+                                                  patterns=patterns))
         if path:
-            self.load_anchor_file(path)
+            then(path)
 
     def load_anchor_file(self, path: str) -> None:
         data = _read(path)
@@ -155,10 +159,7 @@ class NewCommunityForm(QWidget):
     # ----------------------------------------------------------------- TLS root
 
     def choose_tls(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, self.tr("TLS root certificate"), "",
-                                              self.tr("Certificates (*.pem *.crt *.cer *.der);;All files (*)"))
-        if path:
-            self.load_tls_file(path)
+        self._choose(self.tr("TLS root certificate"), "*.pem *.crt *.cer *.der", self.load_tls_file)
 
     def load_tls_file(self, path: str) -> None:
         data = _read(path)
