@@ -76,6 +76,7 @@ class ConnectPage(StepPage):
         self.diff.setTabKeyNavigation(False)
         self.diff.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.body.addWidget(self.diff, 1)
+        self.body.addStretch(0)  # with no table shown, the empty space goes below, not between the lines
         self.register.clicked.connect(lambda: self.send(False))
         self.update_button.clicked.connect(lambda: self.send(False))
         self.cancel_reg.clicked.connect(self.confirm_cancel)
