@@ -111,3 +111,32 @@ def test_start_up_imports_only_qt():
     out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def _in_layout(layout, widget) -> bool:
+    if layout is None:
+        return False
+    for i in range(layout.count()):
+        item = layout.itemAt(i)
+        if item.widget() is widget or _in_layout(item.layout(), widget):
+            return True
+    return False
+
+
+def test_every_visible_widget_on_every_page_is_placed_by_a_layout(wizard):
+    """A widget left out of its layout paints at (0, 0) over the page (once seen on the Done page)."""
+    from PySide6.QtWidgets import QWidget
+
+    for name in STEP_NAMES:
+        walk_to(wizard, name)
+        page = wizard.currentPage()
+        stray = []
+        for w in page.findChildren(QWidget):
+            parent = w.parentWidget()
+            if not w.isVisibleTo(page) or parent is None or w.isWindow():
+                continue
+            if parent.layout() is None:  # Qt's own composite widgets place their parts themselves
+                continue
+            if not _in_layout(parent.layout(), w):
+                stray.append(f"{type(w).__name__} in {type(parent).__name__}")
+        assert stray == [], f"{name}: {stray}"
