@@ -24,6 +24,9 @@ from app.core.profile import Profile
 from app.core.session import Session
 
 PRACTICE = "practice"
+# Servers registered concurrently (tests/bench/bench_servers.py, 20 servers at 100 ms latency): pool 4
+# took 5.7x one server, 10 took 2.9x with a 24 ms GUI stall, 20 took 2.1x but stalled the GUI 70 ms.
+REGISTER_POOL = 10
 CLOCK_HINT_SECONDS = 5  # strict servers allow no leeway on iat (field notes); below the 30 s warning
 KEY_FILE = "key.p12"
 
@@ -495,7 +498,8 @@ class ServerOutcome:
 
 
 def register(session: Session, profile: Profile, servers: Sequence[str], community_name: str | None = None, *,
-             cancel: bool = False, request: StatementRequest | None = None, max_workers: int = 4) -> list[ServerOutcome]:
+             cancel: bool = False, request: StatementRequest | None = None,
+             max_workers: int = REGISTER_POOL) -> list[ServerOutcome]:
     """Discover, then register (or modify, or cancel) with every server concurrently; one row each."""
     from concurrent.futures import ThreadPoolExecutor
 
