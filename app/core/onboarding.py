@@ -109,10 +109,10 @@ def key_path(session: Session, profile: Profile) -> Path:
 
 
 def generate_key(session: Session, profile: Profile, key_type: str | keys.KeyType = keys.DEFAULT_KEY_TYPE, *,
-                 replace: bool = False, cancel: Any = None) -> Profile:
+                 replace: bool = False, stop: Any = None) -> Profile:
     """Generate the key, store it encrypted, and record it; an existing key is never overwritten silently.
 
-    ``cancel`` (a flag object, truthy once the user pressed Stop) is looked at after the slow part:
+    ``stop`` (a flag object, truthy once the user pressed Stop) is looked at after the slow part:
     a cancelled generation saves nothing and leaves the profile as it was.
     """
     kind = keys.KeyType.parse(key_type) if isinstance(key_type, str) else key_type
@@ -120,7 +120,7 @@ def generate_key(session: Session, profile: Profile, key_type: str | keys.KeyTyp
     if (profile.key_file or path.exists()) and not replace:
         raise KeyContainerError("exists", path=str(path))
     private = keys.generate_key(kind)
-    if cancel:
+    if stop:
         return profile
     keys.save_key(path, private, session.secrets, _secret_name(profile), replace=replace)
     _remember_key(session, path, private)

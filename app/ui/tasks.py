@@ -33,7 +33,7 @@ class CancelToken:
     def cancelled(self) -> bool:
         return self._event.is_set()
 
-    def __bool__(self) -> bool:  # so `if cancel:` in a core function reads naturally
+    def __bool__(self) -> bool:  # so `if stop:` in a core function reads naturally
         return self.cancelled
 
 
@@ -55,22 +55,25 @@ class TaskHandle:
         self.token.cancel()
 
 
-def _wants_cancel_token(fn: Callable, kwargs: dict) -> bool:
-    """Pass a CancelToken only to a ``cancel=`` parameter meant for one.
+def _start(owners: "_Owners", owner: Any, fn: Callable, kwargs: dict) -> TaskHandle:
+    """A handle for one submission; a function with a ``stop`` parameter gets its cancel flag there.
 
-    Trap: ``onboarding.register(..., cancel=False)`` uses ``cancel`` as a *boolean* meaning
-    "cancel the registration"; a truthy token there would delete the client. So a parameter
-    whose default is a bool (or that the caller already filled) never receives a token.
+    The flag has its own parameter name: ``cancel`` already means "cancel the registration" in
+    onboarding.register, where a truthy flag would delete the client.
     """
-    if "cancel" in kwargs:
-        return False
+    key = owners.key(owner)
+    handle = TaskHandle(key, owners.current(key), CancelToken())
+    if "stop" not in kwargs and _has_keyword(fn, "stop"):
+        kwargs["stop"] = handle.token
+    return handle
+
+
+def _has_keyword(fn: Callable, name: str) -> bool:
     try:
-        param = inspect.signature(fn).parameters.get("cancel")
+        param = inspect.signature(fn).parameters.get(name)
     except (TypeError, ValueError):
         return False
-    if param is None or param.kind in (param.POSITIONAL_ONLY, param.VAR_POSITIONAL):
-        return False
-    return not isinstance(param.default, bool)
+    return param is not None and param.kind in (param.POSITIONAL_OR_KEYWORD, param.KEYWORD_ONLY)
 
 
 def _call_back(handle: TaskHandle, ok: bool, value: Any, on_done: Done | None, on_error: Failed | None) -> None:
@@ -146,10 +149,7 @@ class TaskRunner(QObject):
 
     def run(self, fn: Callable, *args: Any, on_done: Done | None = None, on_error: Failed | None = None,
             owner: Any = None, **kwargs: Any) -> TaskHandle:
-        key = self._owners.key(owner)
-        handle = TaskHandle(key, self._owners.current(key), CancelToken())
-        if _wants_cancel_token(fn, kwargs):
-            kwargs["cancel"] = handle.token
+        handle = _start(self._owners, owner, fn, kwargs)
         job_id = next(self._ids)
         was_idle = not self._pending
         self._pending[job_id] = (handle, on_done, on_error)
@@ -192,10 +192,7 @@ class SyncRunner:
 
     def run(self, fn: Callable, *args: Any, on_done: Done | None = None, on_error: Failed | None = None,
             owner: Any = None, **kwargs: Any) -> TaskHandle:
-        key = self._owners.key(owner)
-        handle = TaskHandle(key, self._owners.current(key), CancelToken())
-        if _wants_cancel_token(fn, kwargs):
-            kwargs["cancel"] = handle.token
+        handle = _start(self._owners, owner, fn, kwargs)
         self.calls.append(getattr(fn, "__name__", repr(fn)))
         try:
             result = fn(*args, **kwargs)

@@ -68,10 +68,10 @@ def test_cancel_raises_the_flag_and_drops_the_result(qtbot, runner):
     started, release = threading.Event(), threading.Event()
     seen = {}
 
-    def cooperative(cancel=None):
+    def cooperative(stop=None):
         started.set()
         release.wait(5)
-        seen["flag"] = bool(cancel and cancel.cancelled)
+        seen["flag"] = bool(stop and stop.cancelled)
         return "result"
 
     handle = runner.run(cooperative, on_done=lambda v: seen.update(done=v))
@@ -103,8 +103,8 @@ def test_sync_runner_same_interface():
     r.run(lambda a, b: a + b, 1, 2, on_done=out.append)
     r.run(lambda: 1 / 0, on_done=out.append, on_error=errs.append)
 
-    def takes_token(cancel=None):
-        return cancel
+    def takes_token(stop=None):
+        return stop
 
     r.run(takes_token, on_done=out.append)
     assert out[0] == 3 and isinstance(errs[0], ZeroDivisionError)
