@@ -287,7 +287,7 @@ def find_leaf(certs: Sequence[x509.Certificate], key) -> x509.Certificate:
     if not matches:
         raise CertificateError("no_certificate_for_key", key_fingerprint=key_fingerprint(public),
                                certificates=[c.subject.rfc4514_string() for c in certs])
-    return max(matches, key=lambda c: (not _is_ca(c), c.not_valid_before_utc))
+    return max(matches, key=lambda c: (not is_ca(c), c.not_valid_before_utc))
 
 
 def _issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
@@ -327,7 +327,8 @@ def _ext(cert: x509.Certificate, cls):
         return None
 
 
-def _is_ca(cert: x509.Certificate) -> bool:
+def is_ca(cert: x509.Certificate) -> bool:
+    """basicConstraints CA:TRUE (absent or malformed: not a CA)."""
     bc = _ext(cert, x509.BasicConstraints)
     return bool(bc and bc.ca)
 
@@ -423,7 +424,7 @@ def summarize(cert: x509.Certificate, now: dt.datetime | None = None) -> CertSum
         key_type=key_description(cert),
         key_usage=[label for attr, label in _KU_NAMES if ku and getattr(ku, attr)],
         extended_key_usage=[_EKU_NAMES.get(oid, oid.dotted_string) for oid in (eku or [])],
-        is_ca=_is_ca(cert), aia_ca_issuers=aia_urls(AuthorityInformationAccessOID.CA_ISSUERS),
+        is_ca=is_ca(cert), aia_ca_issuers=aia_urls(AuthorityInformationAccessOID.CA_ISSUERS),
         aia_ocsp=aia_urls(AuthorityInformationAccessOID.OCSP),
         crl_urls=[n.value for dp in cdp for n in (dp.full_name or []) if isinstance(n, x509.UniformResourceIdentifier)],
         fingerprint=fingerprint(cert),
@@ -515,7 +516,7 @@ def check_client_certificate(leaf: x509.Certificate, key, client_uri: str,
     elif not ku.digital_signature:
         problems.append(Problem("no_digital_signature", "error", {
             "key_usage": [label for attr, label in _KU_NAMES if getattr(ku, attr)]}))
-    if _is_ca(leaf):
+    if is_ca(leaf):
         problems.append(Problem("is_ca", "error", {}))
     problems.append(_key_problem(leaf))
     return [p for p in problems if p is not None]

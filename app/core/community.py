@@ -57,13 +57,6 @@ def _pem(cert: x509.Certificate) -> str:
     return cert.public_bytes(serialization.Encoding.PEM).decode("ascii")
 
 
-def _is_ca(cert: x509.Certificate) -> bool:
-    try:
-        return bool(cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca)
-    except x509.ExtensionNotFound:
-        return False
-
-
 def validate_name(name: str) -> str:
     """A community name is shown and used as a key: printable, trimmed, at most 100 characters."""
     if not isinstance(name, str) or not name.strip():
@@ -143,7 +136,7 @@ class TrustCommunity:
         for i, pem in enumerate(self.anchors):
             for cert in _parse_pems(pem, "anchor_unreadable", i):
                 fp = certificate_fingerprint(cert)
-                if not _is_ca(cert):
+                if not certs.is_ca(cert):
                     raise CommunityError("anchor_not_ca", index=i, subject=cert.subject.rfc4514_string(),
                                          fingerprint=fp)
                 anchors.setdefault(fp, _pem(cert))

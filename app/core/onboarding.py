@@ -322,7 +322,7 @@ def read_anchors(blob: bytes, kind: str = "anchor") -> list[AnchorPreview]:
 
     found = _anchor_certificates(blob, kind)
     return [AnchorPreview(subject=c.subject.rfc4514_string(), fingerprint=certificate_fingerprint(c),
-                          is_ca=_basic_ca(c), not_after=c.not_valid_after_utc.date().isoformat()) for c in found]
+                          is_ca=certs.is_ca(c), not_after=c.not_valid_after_utc.date().isoformat()) for c in found]
 
 
 def _anchor_certificates(blob: bytes, kind: str) -> list[x509.Certificate]:
@@ -332,13 +332,6 @@ def _anchor_certificates(blob: bytes, kind: str) -> list[x509.Certificate]:
         if kind == "tls_anchor":
             raise CommunityError("tls_anchor_unreadable", index=0, reason=exc.code) from None
         raise CommunityError("anchor_unreadable", index=0, reason=exc.code) from None
-
-
-def _basic_ca(cert: x509.Certificate) -> bool:
-    try:
-        return bool(cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca)
-    except x509.ExtensionNotFound:
-        return False
 
 
 def add_community(session: Session, name: str, uri: str, anchors: Sequence[bytes], *,

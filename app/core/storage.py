@@ -119,6 +119,12 @@ def _temp_name(path: Path) -> Path:
     return path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(6)}{TEMP_SUFFIX}")
 
 
+def temp_owner_pid(name: str) -> int | None:
+    """The writer's pid in a temp file name made by ``_temp_name`` (``.<name>.<pid>.<hex>.tmp``)."""
+    parts = name.rsplit(".", 3)
+    return int(parts[1]) if len(parts) == 4 and parts[1].isdigit() and parts[3] == TEMP_SUFFIX[1:] else None
+
+
 def _write_temp(path: Path, data: bytes, mode: int) -> Path:
     tmp = _temp_name(path)
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0) | getattr(os, "O_NOFOLLOW", 0)
@@ -225,12 +231,11 @@ def discard_stale_temps(path: str | Path) -> int:
         n = entry.name
         if not n.endswith(TEMP_SUFFIX) or not n.startswith(prefixes):
             continue
-        prefix = next(p for p in prefixes if n.startswith(p))
-        pid_text = n[len(prefix):].split(".", 1)[0]
-        if not pid_text.isdigit() or int(pid_text) == os.getpid():
+        pid = temp_owner_pid(n)
+        if pid is None or pid == os.getpid():
             continue
         if _POSIX:
-            stale = not _pid_alive(int(pid_text))
+            stale = not _pid_alive(pid)
         else:
             try:
                 stale = time.time() - entry.stat().st_mtime > _STALE_TEMP_AGE

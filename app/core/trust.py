@@ -32,6 +32,7 @@ from cryptography.x509.oid import AuthorityInformationAccessOID
 from cryptography.x509.verification import (Criticality, ExtensionPolicy, PolicyBuilder, Store,
                                              VerificationError)
 
+from app.core.certs import is_ca
 from app.core.errors import TrustError, UdapOnboardError
 
 Fetcher = Callable[[str, str], bytes]  # fetch(url, kind) with kind "crl" or "aia"; raises NetworkError
@@ -266,7 +267,7 @@ class _Walk:
                 self._problem(cur, "missing_intermediate", issuer=issuer_name, aia_urls=_aia_urls(cur),
                               aia_errors=aia_errors)
                 return
-            if not _is_ca(issuer):
+            if not is_ca(issuer):
                 self._problem(issuer, "not_a_ca", issued=cur.subject.rfc4514_string())
             self.path.append(issuer)
             cur = issuer
@@ -419,11 +420,6 @@ def _extension(cert, kind):
         return cert.extensions.get_extension_for_class(kind).value
     except x509.ExtensionNotFound:
         return None
-
-
-def _is_ca(cert) -> bool:
-    bc = _extension(cert, x509.BasicConstraints)
-    return bool(bc and bc.ca)
 
 
 def _aia_urls(cert) -> list[str]:

@@ -99,11 +99,6 @@ def check_previous(store: ProfileStore, key_path: Path, secrets, fingerprints: l
         assert keys.public_key_fingerprint(bundle.key) in fingerprints
 
 
-def _temp_pid(path: Path) -> int:
-    """``.<name>.<pid>.<hex>.tmp`` (see storage._temp_name) -> pid."""
-    return int(path.name.rsplit(".", 3)[1])
-
-
 def temp_files(home: Path) -> list[Path]:
     return sorted(p for p in home.rglob("*") if p.name.endswith(storage.TEMP_SUFFIX))
 
@@ -153,7 +148,7 @@ def run_kills(workdir: Path, kills: int, seed: int, *, torn: bool = False) -> di
         assert server.recv()["done"]
         # A leftover may only belong to a live process: a dead writer's pid that the system has
         # already given to another process cannot be told apart from a writer still at work.
-        assert [t for t in temp_files(workdir / "home") if not storage._pid_alive(_temp_pid(t))] == []
+        assert [t for t in temp_files(workdir / "home") if not storage._pid_alive(storage.temp_owner_pid(t.name))] == []
         state.close()
     finally:
         server.close()

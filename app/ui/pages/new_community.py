@@ -192,5 +192,7 @@ def _read(path: str) -> bytes | None:
 
 
 def _normalize(text: str) -> str:
-    hexits = "".join(c for c in text.upper() if c in "0123456789ABCDEF")
-    return ":".join(hexits[i:i + 2] for i in range(0, len(hexits), 2))
+    """The community module's form (any case, any separators -> AA:BB:...); imported when first typed."""
+    from app.core.community import normalize_fingerprint
+
+    return normalize_fingerprint(text)
