@@ -24,6 +24,15 @@ def register_with(onboarding: Any, session: Any, profile: Any, servers: list[str
     return onboarding.register(session, profile, servers, community, cancel=cancel, request=request)
 
 
+def explain_outcome(page: Any, row: Any) -> Any:
+    """A refused or failed ServerOutcome in plain words, through the same table as errors."""
+    failure = pick(row, "explanation")
+    if isinstance(failure, dict):
+        return page.ctx.explain_code(failure.get("domain", "registration"), failure.get("code", "failed"),
+                                     failure.get("fields", {}))
+    return page.ctx.explain_code("registration", str(pick(row, "error", default="failed")), {})
+
+
 def discovery_rows(page: Any, report: Any) -> list[ReportRow]:
     rows = []
     for row in pick(report, "rows", default=[]) or []:
@@ -140,12 +149,9 @@ class ConnectPage(StepPage):
             self.result.setText(self.tr("The registration was cancelled. Register again to continue."))
             self.banner.show_status("info", self.tr("The registration was cancelled."))
         else:
-            failure = pick(row, "explanation")
-            exp = (self.ctx.explain_code(failure.get("domain", "registration"), failure.get("code", "failed"),
-                                         failure.get("fields", {})) if isinstance(failure, dict) else None)
-            summary = exp.summary if exp else (pick(row, "explanation") or self.tr("The server refused."))
+            exp = explain_outcome(self, row)
             self.result.setText(self.tr("Not registered."))
-            self.banner.show_status("error", summary, exp.next_step if exp else "", exp.details if exp else "")
+            self.banner.show_status("error", exp.summary, exp.next_step, exp.details)
         self._show_diff(pick(row, "diff", default=[]) or [])
         self._show_buttons()
 

@@ -8,7 +8,7 @@ from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QPlainTextEdit, 
 
 from app.ui.context import pick
 from app.ui.pages.base import StepPage
-from app.ui.pages.connect import register_with
+from app.ui.pages.connect import explain_outcome, register_with
 from app.ui.pages.details import known_servers
 from app.ui.widgets import ReportRow, ReportTable
 
@@ -55,6 +55,12 @@ class DonePage(StepPage):
         self.first_field = self.export
 
     def load(self) -> None:
+        self.show_summary()
+        registered = {r.get("server") for r in (self.ctx.profile.registrations or {}).values()}
+        self.servers.setPlainText("\n".join(s for s in known_servers(self.ctx) if s not in registered))
+        self.more.setEnabled(bool(self.server_list()))
+
+    def show_summary(self) -> None:
         p, s = self.ctx.profile, self.ctx.session
         folder = s.profiles.path(p.name)
         leaf = p.leaf_certificate() if hasattr(p, "leaf_certificate") else None
@@ -81,9 +87,6 @@ class DonePage(StepPage):
         if not regs:
             items.append(self.tr("Not registered with any server yet."))
         self.summary.setText("<ul>" + "".join(f"<li>{i}</li>" for i in items) + "</ul>")
-        registered = {r.get("server") for r in regs}
-        self.servers.setPlainText("\n".join(s for s in known_servers(self.ctx) if s not in registered))
-        self.more.setEnabled(bool(self.server_list()))
 
     def server_list(self) -> list[str]:
         return list(dict.fromkeys(line.strip() for line in self.servers.toPlainText().splitlines() if line.strip()))
@@ -106,14 +109,8 @@ class DonePage(StepPage):
                 table.append(ReportRow("ok", server, self.tr("Registered; client ID {cid}.").format(
                     cid=pick(row, "client_id", default="?")), ""))
                 continue
-            failure = pick(row, "explanation")
-            if isinstance(failure, dict):
-                exp = self.ctx.explain_code(failure.get("domain", "registration"), failure.get("code", "failed"),
-                                            failure.get("fields", {}))
-                table.append(ReportRow("error", server, exp.summary, exp.next_step, exp.details))
-            else:
-                table.append(ReportRow("error", server, self.tr("The server refused ({error}).").format(
-                    error=pick(row, "error", default=outcome)), self.tr("Try again later.")))
+            exp = explain_outcome(self, row)
+            table.append(ReportRow("error", server, exp.summary, exp.next_step, exp.details))
         self.results.set_rows(table)
         self.results.setVisible(True)
         ok = sum(1 for r in table if r.status == "ok")
@@ -121,12 +118,7 @@ class DonePage(StepPage):
                                 self.tr("{ok} of {n} registrations succeeded.").format(ok=ok, n=len(table)),
                                 "" if ok == len(table) else self.tr("Each row says what to do."))
         self.ctx.set_profile(self.ctx.profile)
-        self.load_summary_only()
-
-    def load_summary_only(self) -> None:
-        typed = self.servers.toPlainText()
-        self.load()
-        self.servers.setPlainText(typed)
+        self.show_summary()  # the new client IDs; what the user typed stays
 
     def export_evidence(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, self.tr("Export evidence"),
