@@ -10,7 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QFontDatabase
 from PySide6.QtWidgets import (QFileDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit, QPlainTextEdit,
                                QPushButton, QWidget)
 
@@ -61,7 +62,11 @@ class NewCommunityForm(QWidget):
         form.addRow(anchor_label, anchor_box)
         self.fingerprint = QLabel(self.tr("Fingerprint: (no anchor yet)"), self)
         self.fingerprint.setWordWrap(True)
-        form.addRow("", self.fingerprint)
+        self.fingerprint.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        small = QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont)
+        small.setPointSizeF(small.pointSizeF() * 0.9)
+        self.fingerprint.setFont(small)  # 95 characters: the whole row, fixed pitch, to compare by eye
+        form.addRow(self.fingerprint)
         self.published = QLineEdit(self)
         self.published.setPlaceholderText("3A:7F:…")
         row(self.tr("&Published fingerprint:"), self.published,
@@ -148,6 +153,8 @@ class NewCommunityForm(QWidget):
         if not wanted:
             self.match.setText(self.tr("Compare the fingerprint above with the one your community published "
                                        "(or paste it in the field above)."))
+        elif len(wanted) != 95:  # 32 hex pairs with colons
+            self.match.setText(self.tr("✗ That is not a whole SHA-256 fingerprint (32 pairs of hex digits)."))
         elif not self.fingerprints:
             self.match.setText("")
         elif wanted in self.fingerprints:

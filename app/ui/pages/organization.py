@@ -23,7 +23,7 @@ class OrganizationPage(StepPage):
         self.hints: dict[str, QLabel] = {}
         rows = [
             ("name", self.tr("&Profile name:"), "my-clinic",
-             self.tr("A short name for this setup on this computer (letters, digits, - and _).")),
+             self.tr("A short name for this setup on this computer: letters, digits, spaces, '-', '_' or '.'.")),
             ("org_name", self.tr("&Organization:"), self.tr("e.g. Riverside Family Practice"),
              self.tr("Your organization's legal name.")),
             ("client_name", self.tr("&Software name:"), self.tr("e.g. Riverside Records Sync"),
