@@ -513,8 +513,8 @@ def register(session: Session, profile: Profile, servers: Sequence[str], communi
     with ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(servers) or 1)),
                             thread_name_prefix="udap-server") as pool:
         rows = list(pool.map(one, servers))
-    for row, server in zip(rows, servers):
-        if server not in profile.servers:
+    for row, server in zip(rows, servers):  # remember servers that answered, not typos
+        if (row.ok or row.http_status is not None) and server not in profile.servers:
             profile.servers.append(server)
     session.profiles.save(profile, now=session.now())
     return rows

@@ -155,3 +155,12 @@ def test_a_refusal_while_our_clock_runs_ahead_names_the_clock(tmp_path):
         ahead.close()
         server_side.practice.stop()
         server_side.close()
+
+
+def test_a_mistyped_server_is_not_remembered(session, profile):
+    onboarding.generate_key(session, profile, "ec-p256")
+    assert onboarding.issue_practice_certificate(session, profile).ok
+    [row] = onboarding.register(session, profile, ["fhir.example.org/r4"], "practice")
+    session.practice.stop()
+    assert row.outcome == "error" and row.error == "bad_base_url"
+    assert "fhir.example.org/r4" not in session.profiles.load(profile.name).servers
