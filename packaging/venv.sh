@@ -8,6 +8,13 @@ ensure_venv() {
     if [ -x "$VENV/bin/python" ] && [ -f "$stamp" ] && [ "$stamp" -nt pyproject.toml ]; then
         return 0
     fi
+    if [ -z "$extras" ] && [ -x "$VENV/bin/python" ]; then  # any install with extras includes the app
+        for other in "$VENV"/.installed-*; do
+            if [ -f "$other" ] && [ "$other" -nt pyproject.toml ]; then
+                return 0
+            fi
+        done
+    fi
     if ! command -v "$PYTHON" >/dev/null 2>&1; then
         echo "python3 was not found. Install it first: sudo apt-get install -y python3 python3-venv" >&2
         exit 1
