@@ -152,6 +152,27 @@ def revoked(session, home: Path, shot) -> None:
     w.close()
 
 
+def add_community(session, shot) -> None:
+    """The form for a community that is not listed, filled with the practice CA's root as the anchor."""
+    from app.ui.pages.community import NEW_KEY
+
+    w = new_wizard(session)
+    w.currentPage().new_radio.setChecked(True)
+    step(w, "COMMUNITY")
+    page = w.currentPage()
+    page.list.setCurrentRow(next(i for i in range(page.list.count())
+                                 if page.list.item(i).data(256) == NEW_KEY))
+    form = page.new_form
+    form.name.setText("Regional health network")
+    form.uri.setText("urn:oid:2.16.840.1.113883.3.7204.1.5")
+    form.anchor.setPlainText(session.practice.describe()["anchor_pem"])
+    form.published.setText(form.fingerprints[0].lower())
+    form.servers.setPlainText("https://fhir.region.example/r4")
+    settle()
+    shot(w, "14-add-community")
+    w.close()
+
+
 def main(argv: list[str]) -> int:
     from PySide6.QtWidgets import QApplication
 
@@ -175,6 +196,7 @@ def main(argv: list[str]) -> int:
         happy(session, shot)
         refused(session, shot)
         revoked(session, home, shot)
+        add_community(session, shot)
     finally:
         session.close()
     return 0
