@@ -6,6 +6,7 @@ it byte for byte, so it is validated strictly here, once, before it is baked int
 
 from __future__ import annotations
 
+import functools
 import re
 import shlex
 import string
@@ -27,6 +28,10 @@ _URI_CHARS = frozenset(string.ascii_letters + string.digits + "-._~:/?#[]@!$&'()
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _BAD_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
+_NAME_ORDER = ((NameOID.COUNTRY_NAME, "C", "country"), (NameOID.STATE_OR_PROVINCE_NAME, "ST", "state"),
+               (NameOID.LOCALITY_NAME, "L", "locality"), (NameOID.ORGANIZATION_NAME, "O", "organization"),
+               (NameOID.ORGANIZATIONAL_UNIT_NAME, "OU", "org_unit"), (NameOID.COMMON_NAME, "CN", "common_name"),
+               (NameOID.EMAIL_ADDRESS, "emailAddress", "email"))
 
 
 @dataclass
@@ -42,23 +47,22 @@ class Subject:
     email: str | None = None
 
     def __post_init__(self) -> None:
-        for name in _LIMITS:
-            value = getattr(self, name)
-            if value is not None:
-                value = str(value).strip()
-                setattr(self, name, value or None)
-        for name in ("common_name", "organization"):
-            if not getattr(self, name):
-                raise InputError("subject_field_required", field=name)
+        fields = self.__dict__  # one pass over the plain attributes: this runs for every CSR
         for name, limit in _LIMITS.items():
-            value = getattr(self, name)
+            value = fields[name]
+            if value is None:
+                continue
+            value = fields[name] = str(value).strip() or None
             if value is None:
                 continue
             if len(value) > limit:
                 raise InputError("subject_field_too_long", field=name, length=len(value), limit=limit)
-            bad = _CONTROL.search(value)
+            bad = None if value.isprintable() else _CONTROL.search(value)  # isprintable: fast path only
             if bad is not None:
                 raise InputError("subject_field_control_character", field=name, position=bad.start())
+        for name in ("common_name", "organization"):
+            if not fields[name]:
+                raise InputError("subject_field_required", field=name)
         if self.country is not None:
             c = self.country.strip()
             if len(c) != 2 or not (c.isascii() and c.isalpha()):
@@ -69,14 +73,11 @@ class Subject:
 
     def _pairs(self) -> list[tuple[x509.ObjectIdentifier, str, str]]:
         """(OID, openssl short name, value) in the usual C, ST, L, O, OU, CN, email order."""
-        rows = [(NameOID.COUNTRY_NAME, "C", self.country), (NameOID.STATE_OR_PROVINCE_NAME, "ST", self.state),
-                (NameOID.LOCALITY_NAME, "L", self.locality), (NameOID.ORGANIZATION_NAME, "O", self.organization),
-                (NameOID.ORGANIZATIONAL_UNIT_NAME, "OU", self.org_unit),
-                (NameOID.COMMON_NAME, "CN", self.common_name), (NameOID.EMAIL_ADDRESS, "emailAddress", self.email)]
-        return [(oid, short, value) for oid, short, value in rows if value]
+        return [(oid, short, value) for oid, short, attr in _NAME_ORDER if (value := getattr(self, attr))]
 
     def to_x509_name(self) -> x509.Name:
-        return x509.Name([x509.NameAttribute(oid, value) for oid, _, value in self._pairs()])
+        return x509.Name([x509.NameAttribute(oid, value)
+                          for oid, _, attr in _NAME_ORDER if (value := getattr(self, attr))])
 
     def openssl_subj(self) -> str:
         """The ``-subj`` form: /C=US/O=.../CN=..., with / + and \\ escaped as openssl requires."""
@@ -89,6 +90,18 @@ def validate_client_uri(uri: str | None) -> list[str]:
     """Raise on a URI that cannot be a client URI; return warning codes for risky-but-legal ones."""
     if uri is None or uri == "":
         raise InputError("client_uri_empty", uri=uri or "")
+    if not isinstance(uri, str):
+        raise InputError("client_uri_invalid_character", uri=repr(uri), position=0)
+    return list(_validated(uri))
+
+
+@functools.lru_cache(maxsize=256)
+def _validated(uri: str) -> tuple[str, ...]:
+    """The checks behind validate_client_uri, remembered per URI (pure; a refusal is not cached).
+
+    Every keystroke in the wizard's client-URI field and every CSR runs them; the same few URIs
+    come back again and again.
+    """
     if not _URI_CHARS.issuperset(uri):  # the per-character scans only run to name the culprit
         for i, ch in enumerate(uri):
             if ch.isspace():
@@ -124,21 +137,22 @@ def validate_client_uri(uri: str | None) -> list[str]:
         warnings.append("uppercase_scheme_or_host")
     if uri.endswith("/"):
         warnings.append("trailing_slash")
-    return warnings
+    return tuple(warnings)
 
 
 def _hash_for(key):
     """SHA-384 pairs with P-384 (ES384); everything else signs with SHA-256."""
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        curve = key.curve.name
+        if curve == "secp256r1":
+            return hashes.SHA256()
+        if curve == "secp384r1":
+            return hashes.SHA384()
+        raise InputError("unsupported_key_type", key_type=f"EC {curve}")
     if isinstance(key, rsa.RSAPrivateKey):
         if key.key_size < 2048:
             raise InputError("key_too_small", key_size=key.key_size)
         return hashes.SHA256()
-    if isinstance(key, ec.EllipticCurvePrivateKey):
-        if key.curve.name == "secp384r1":
-            return hashes.SHA384()
-        if key.curve.name == "secp256r1":
-            return hashes.SHA256()
-        raise InputError("unsupported_key_type", key_type=f"EC {key.curve.name}")
     raise InputError("unsupported_key_type", key_type=type(key).__name__)
 
 
@@ -148,10 +162,18 @@ def _checked_uris(client_uris) -> list[str]:
         raise InputError("client_uri_empty", uri="")
     for uri in uris:
         validate_client_uri(uri)
-    for i, uri in enumerate(uris):
-        if uri in uris[:i]:
-            raise InputError("client_uri_duplicate", uri=uri)
+    if len(uris) > 1:
+        for i, uri in enumerate(uris):
+            if uri in uris[:i]:
+                raise InputError("client_uri_duplicate", uri=uri)
     return uris
+
+
+# Immutable value objects, the same in every request: built once.
+_KEY_USAGE = x509.KeyUsage(digital_signature=True, content_commitment=False, key_encipherment=False,
+                           data_encipherment=False, key_agreement=False, key_cert_sign=False, crl_sign=False,
+                           encipher_only=False, decipher_only=False)
+_NOT_A_CA = x509.BasicConstraints(ca=False, path_length=None)
 
 
 def build_csr(key, subject: Subject, client_uris: list[str]) -> x509.CertificateSigningRequest:
@@ -163,10 +185,8 @@ def build_csr(key, subject: Subject, client_uris: list[str]) -> x509.Certificate
         .subject_name(subject.to_x509_name())
         .add_extension(x509.SubjectAlternativeName([x509.UniformResourceIdentifier(u) for u in uris]),
                        critical=False)
-        .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=False, key_encipherment=False,
-                                     data_encipherment=False, key_agreement=False, key_cert_sign=False,
-                                     crl_sign=False, encipher_only=False, decipher_only=False), critical=True)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(_KEY_USAGE, critical=True)
+        .add_extension(_NOT_A_CA, critical=True)
     )
     return builder.sign(key, algorithm)
 
