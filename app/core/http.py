@@ -13,7 +13,9 @@ import json
 import os
 import socket
 import ssl
+import threading
 import time
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
@@ -52,6 +54,33 @@ def _utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
+class ClientPool:
+    """A Session's httpx clients, one per TLS/timeout configuration, shared by its threads.
+
+    Building a client costs ~0.7 ms (transports, proxy environment); httpx clients are safe to
+    share between threads. Connections are still one per exchange (no keep-alive), so the
+    deadline watchdog sees every socket it may have to cut (it hooks new connections only).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._clients: dict[tuple, httpx.Client] = {}
+
+    def get(self, policy: HttpPolicy) -> httpx.Client:
+        key = (tuple(policy.tls_anchors_pem or ()), policy.connect_timeout, policy.read_timeout, policy.user_agent)
+        with self._lock:
+            client = self._clients.get(key)
+            if client is None or client.is_closed:
+                client = self._clients[key] = make_client(policy)
+            return client
+
+    def close(self) -> None:
+        with self._lock:
+            clients, self._clients = list(self._clients.values()), {}
+        for client in clients:
+            client.close()
+
+
 @dataclass
 class HttpPolicy:
     """What every request obeys. ``transport`` is for tests (httpx.MockTransport) only."""
@@ -68,6 +97,7 @@ class HttpPolicy:
     transport: httpx.BaseTransport | None = field(default=None, repr=False)
     # Shared by the policies of one Session (keyed by TLS anchors): a policy is made per request.
     ssl_cache: dict | None = field(default=None, repr=False, compare=False)
+    clients: ClientPool | None = field(default=None, repr=False, compare=False)
     _context: ssl.SSLContext | None = field(default=None, init=False, repr=False, compare=False)
 
     def ssl_context(self) -> ssl.SSLContext:
@@ -203,15 +233,20 @@ def make_client(policy: HttpPolicy, transport: httpx.BaseTransport | None = None
     transport = transport or policy.transport
     timeout = httpx.Timeout(connect=policy.connect_timeout, read=policy.read_timeout,
                             write=policy.read_timeout, pool=policy.connect_timeout)
+    # No cookie is ever kept: a shared client must not carry one server's cookies to another
+    # (servers on one host differ only by port, which cookies ignore); UDAP needs none.
     common = dict(timeout=timeout, follow_redirects=False, headers={"User-Agent": policy.user_agent},
-                  event_hooks={"response": [_refuse_unusable_location]})
+                  event_hooks={"response": [_refuse_unusable_location]},
+                  cookies=CookieJar(DefaultCookiePolicy(allowed_domains=[])))
     if transport is not None:
         # trust_env=False: env proxies would build their own SSL context from SSL_CERT_FILE
         return httpx.Client(transport=transport, trust_env=False, **common)
     ctx = policy.ssl_context()
+    one_per_exchange = httpx.Limits(max_keepalive_connections=0)  # see ClientPool
     # loopback never goes through an environment proxy
-    mounts = {f"all://{host}": httpx.HTTPTransport(verify=ctx) for host in ("127.0.0.1", "localhost", "[::1]")}
-    return httpx.Client(verify=ctx, trust_env=True, mounts=mounts, **common)
+    mounts = {f"all://{host}": httpx.HTTPTransport(verify=ctx, limits=one_per_exchange)
+              for host in ("127.0.0.1", "localhost", "[::1]")}
+    return httpx.Client(verify=ctx, trust_env=True, mounts=mounts, limits=one_per_exchange, **common)
 
 
 def _refuse_unusable_location(response: httpx.Response) -> None:
@@ -319,8 +354,9 @@ def send(policy: HttpPolicy, method: str, url: str, *, kind: str = "json", heade
     limit = LIMITS.get(kind, JSON_LIMIT)
     current = check_url(url, kind=kind, allow_insecure_loopback=policy.allow_insecure_loopback)
     req_headers = {"Accept": ACCEPT.get(kind, "*/*"), **dict(policy.extra_headers), **dict(headers or {})}
-    owned = client is None
-    client = client or make_client(policy)
+    owned = client is None and (policy.clients is None or policy.transport is not None)
+    if client is None:
+        client = make_client(policy) if owned else policy.clients.get(policy)
     hops, method = 0, method.upper()
     deadline = Deadline(policy.total_timeout)  # one budget for the whole exchange, redirects included
     try:

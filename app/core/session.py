@@ -39,6 +39,7 @@ class Session:
         self.crl_cache = CrlCache()
         self.key_cache: dict[str, tuple] = {}  # decrypted keys, memory only, for this run
         self.ssl_cache: dict[tuple, object] = {}  # TLS contexts by anchors: the system store loads in ~50 ms
+        self.http_clients = None  # an app.core.http.ClientPool once a request is made (httpx loads late)
         self._secrets = secrets
         self._ask_passphrase = ask_passphrase
         self._lock = threading.Lock()
@@ -61,11 +62,15 @@ class Session:
             return self._secrets
 
     def http_policy(self, community: TrustCommunity | None = None, step: str | None = None):
-        from app.core.http import HttpPolicy
+        from app.core.http import ClientPool, HttpPolicy
 
+        with self._lock:
+            if self.http_clients is None:
+                self.http_clients = ClientPool()
         return HttpPolicy(tls_anchors_pem=tuple(community.tls_anchors) if community else (),
                           allow_insecure_loopback=self.allow_insecure_loopback, audit=self.audit,
-                          clock=self.clock, transport=self.transport, ssl_cache=self.ssl_cache)
+                          clock=self.clock, transport=self.transport, ssl_cache=self.ssl_cache,
+                          clients=self.http_clients)
 
     @property
     def practice(self):
@@ -78,5 +83,7 @@ class Session:
             return self._practice
 
     def close(self) -> None:
+        if self.http_clients is not None:
+            self.http_clients.close()
         if self._practice is not None:
             self._practice.stop()

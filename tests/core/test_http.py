@@ -429,3 +429,50 @@ def test_connection_refused_on_loopback():
     raises("connect_failed", http.get_json, http.HttpPolicy(allow_insecure_loopback=True),
            f"http://127.0.0.1:{port}/x")
 
+
+
+# ---- the session's shared client -----------------------------------------------------------------
+
+class _KeepAliveHandler(BaseHTTPRequestHandler):
+    """HTTP/1.1 with keep-alive offered; records each request's peer port and Cookie header."""
+
+    protocol_version = "HTTP/1.1"
+    seen: list = []
+
+    def do_GET(self):  # noqa: N802 - stdlib name
+        type(self).seen.append((self.server.server_port, self.client_address[1], self.headers.get("Cookie")))
+        body = b'{"ok": true}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Set-Cookie", f"route=server{self.server.server_port}; Path=/")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_shared_client_keeps_no_cookie_and_no_connection_between_exchanges():
+    _KeepAliveHandler.seen = []
+    servers = [ThreadingHTTPServer(("127.0.0.1", 0), _KeepAliveHandler) for _ in range(2)]
+    threads = [threading.Thread(target=s.serve_forever, daemon=True) for s in servers]
+    for t in threads:
+        t.start()
+    pool = http.ClientPool()
+    policy = http.HttpPolicy(allow_insecure_loopback=True, clients=pool)
+    try:
+        a, b = (f"http://127.0.0.1:{s.server_port}/x" for s in servers)
+        for url in (a, a, b):
+            assert http.get_json(policy, url).data == {"ok": True}
+        assert pool.get(policy) is pool.get(http.HttpPolicy(allow_insecure_loopback=True, clients=pool))
+        ports = [port for _, port, _ in _KeepAliveHandler.seen]
+        # a new connection per exchange (the deadline watchdog only sees new ones), no cookie ever sent
+        assert len(set(ports)) == 3 and [c for _, _, c in _KeepAliveHandler.seen] == [None] * 3
+    finally:
+        pool.close()
+        for s in servers:
+            s.shutdown()
+            s.server_close()
+    assert pool.get(policy) is not None  # a closed pool makes a fresh client on demand
+    pool.close()
