@@ -12,19 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable
 
-STEP_NAMES = ("COMMUNITY", "ORGANIZATION", "KEY", "CSR", "CERTIFICATE", "REGISTRATION_DETAILS", "CONNECT",
-              "TEST_ACCESS", "DONE")
-START_ID = 0
-
-
-def page_id(step_name: str) -> int:
-    return STEP_NAMES.index(step_name) + 1
-
-
-def step_name_of(step: Any) -> str:
-    """Step enum member (or its name/value) -> upper-case name."""
-    name = getattr(step, "name", None) or str(step)
-    return name.upper()
+from app.ui.steps import START_ID, STEP_NAMES, page_id, step_name_of  # noqa: F401 - re-exported for the pages
 
 
 @dataclass

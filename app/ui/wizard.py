@@ -1,23 +1,26 @@
 """The wizard window: one page per workflow step, a side list of steps, routing by core.workflow.
 
-Only PySide6 (and our own Qt modules) are imported here; the core (cryptography, httpx, joserfc,
-keyring) is imported after the window is shown, so the first paint is not delayed.
+run_gui first shows a skeleton of this window (app/ui/startup.py) that needs no more of PySide6
+than a bare QWizard, and builds the real pages into it after the first paint. So the top of this
+module imports only QWizard: ``Qt`` (~45 ms on first use), our pages and widgets (QStyle, ~16 ms)
+and context's dataclasses (~20 ms) are imported by ``build``; the core after that.
 """
 
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import TYPE_CHECKING
 
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QFont
-from PySide6.QtWidgets import QApplication, QListWidget, QListWidgetItem, QWizard
+from PySide6.QtWidgets import QApplication, QWizard
 
-from app.ui.context import START_ID, STEP_NAMES, Backend, WizardContext, page_id, step_name_of
-from app.ui.pages.start import StartPage
-from app.ui.pages.titles import step_title
-from app.ui.startup import after_first_paint, brand, watch_first_window
-from app.ui.tasks import TaskRunner
+from app.ui.pages.titles import start_heading, step_title
+from app.ui.startup import SkeletonPage, after_first_paint, brand, skeleton_steps, watch_first_window
+from app.ui.steps import START_ID, STEP_NAMES, page_id, step_name_of
+
+if TYPE_CHECKING:
+    from app.ui.context import Backend, WizardContext
+
+STEP_LIST_WIDTH = 230  # fits "– Certificate request (not needed)" in bold at the default font
 
 
 def page_classes() -> tuple:
@@ -39,15 +42,41 @@ def page_classes() -> tuple:
 class OnboardingWizard(QWizard):
     """QWizard whose route comes from core.workflow; pages are bound to a shared WizardContext."""
 
-    def __init__(self, ctx: WizardContext, parent=None, *, later_pages: bool = False) -> None:
+    def __init__(self, ctx: WizardContext | None, parent=None, *, later_pages: bool = False) -> None:
+        """``ctx=None`` (run_gui): only the skeleton, until ``build(ctx)`` after the first paint."""
         super().__init__(parent)
-        self.ctx = ctx
+        self.ctx: WizardContext | None = None
         self.setWindowTitle(self.tr("udap-onboard — connect to a health data network"))
         self.setWizardStyle(QWizard.WizardStyle.ModernStyle)
         self.setOption(QWizard.WizardOption.NoBackButtonOnStartPage, True)
         self.setOption(QWizard.WizardOption.NoCancelButtonOnLastPage, True)
         self.setButtonText(QWizard.WizardButton.CancelButton, self.tr("Close"))
+        self.resize(960, 680)
+        if ctx is None:
+            # Close is the one enabled button, so it has the focus: Enter must not close the window.
+            self.button(QWizard.WizardButton.CancelButton).setAutoDefault(False)
+            self.setPage(START_ID, SkeletonPage(*start_heading()))
+            self.setSideWidget(skeleton_steps((step_title(name) for name in STEP_NAMES), STEP_LIST_WIDTH, self))
+        else:
+            self.build(ctx, later_pages=later_pages)
+
+    def build(self, ctx: WizardContext, *, later_pages: bool = False) -> None:
+        """The real start page and side list (and, unless ``later_pages``, the step pages), in place of
+        the skeleton if it is showing."""
+        if self.ctx is not None:
+            return  # built already
+        from PySide6.QtCore import Qt
+        from PySide6.QtWidgets import QListWidget, QListWidgetItem
+
+        from app.ui.pages.start import StartPage
+
+        skeleton = self.page(START_ID) if isinstance(self.page(START_ID), SkeletonPage) else None
+        placeholder = self.sideWidget() if skeleton is not None else None
+        self.ctx = ctx
         self.start = StartPage(ctx)
+        if skeleton is not None:
+            self.removePage(START_ID)  # also hides it; the wizard has no current page until restart()
+            skeleton.deleteLater()
         self.setPage(START_ID, self.start)
         if not later_pages:
             self.add_pages()
@@ -56,15 +85,19 @@ class OnboardingWizard(QWizard):
         self.steps.setAccessibleName(self.tr("Steps"))
         self.steps.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.steps.setSelectionMode(QListWidget.SelectionMode.NoSelection)
-        self.steps.setFixedWidth(230)  # fits "– Certificate request (not needed)" in bold at the default font
+        self.steps.setFixedWidth(STEP_LIST_WIDTH)
         self.steps.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         for name in STEP_NAMES:
             self.steps.addItem(QListWidgetItem(step_title(name)))
         self.setSideWidget(self.steps)
-        self.resize(960, 680)
+        if placeholder is not None:
+            placeholder.deleteLater()  # setSideWidget hid it
         self._previous = START_ID
         self.currentIdChanged.connect(self._page_changed)
         ctx.listeners.append(self.update_steps)
+        if skeleton is not None:
+            self.button(QWizard.WizardButton.CancelButton).setAutoDefault(True)
+            self.restart()  # shows and initializes the start page (focus on its first field)
         self.update_steps()
 
     def add_pages(self) -> None:
@@ -90,6 +123,8 @@ class OnboardingWizard(QWizard):
     # ----------------------------------------------------------------- routing
 
     def nextId(self) -> int:  # noqa: N802 - Qt override
+        if self.ctx is None:  # the skeleton: a Next button (disabled), not Finish
+            return page_id("COMMUNITY")
         current = self.currentId()
         if current == START_ID:
             return page_id(self.ctx.resume_target or "COMMUNITY")
@@ -128,6 +163,9 @@ class OnboardingWizard(QWizard):
     # ----------------------------------------------------------------- side list
 
     def update_steps(self) -> None:
+        from PySide6.QtCore import Qt
+        from PySide6.QtGui import QFont
+
         current = self.currentId()
         state = self.ctx.state()
         first_open = None
@@ -164,15 +202,26 @@ def _home_arg(argv: list[str]) -> str | None:
 
 
 def run_gui(argv: list[str]) -> int:
-    """Show the window first, then import the core and hand it to the pages."""
+    """Show the skeleton window, build the start page into it once painted, then the rest and the core.
+
+    Each stage waits for the previous one to be on screen (a zero-delay timer would run before the
+    paint): the skeleton (about what a bare QWizard costs), the start page and side list (~0.1 s:
+    Qt's enums, our widgets), then the step pages and the core (~0.5 s: cryptography, httpx, ...).
+    """
     app = QApplication.instance() or QApplication([sys.argv[0], *[a for a in argv if a.startswith("-platform")]])
     app.setApplicationName("udap-onboard")
-    brand(app)
-    runner = TaskRunner()
-    ctx = WizardContext(runner=runner)
-    wizard = OnboardingWizard(ctx, later_pages=True)  # the start page only, until the first paint
+    brand(app, icon=False)
+    wizard = OnboardingWizard(None)
     watch_first_window(app, wizard)  # only with $UDAP_ONBOARD_FIRST_WINDOW=1 (packaging/bench_start.py)
     wizard.show()
+
+    def build() -> None:
+        from app.ui.context import WizardContext
+        from app.ui.tasks import TaskRunner
+
+        brand(app)  # the window icon
+        wizard.build(WizardContext(runner=TaskRunner()), later_pages=True)
+        after_first_paint(wizard.start, load)
 
     def load() -> None:
         wizard.add_pages()  # before the backend: Next stays disabled until set_backend
@@ -186,9 +235,11 @@ def run_gui(argv: list[str]) -> int:
             return
         wizard.set_backend(backend)
 
-    after_first_paint(wizard, load)  # a zero-delay timer would run the core's imports before the first paint
+    after_first_paint(wizard, build)
     code = app.exec()
-    runner.wait(5000)
-    if ctx.backend is not None and hasattr(ctx.session, "close"):
-        ctx.session.close()
+    ctx = wizard.ctx
+    if ctx is not None:
+        ctx.runner.wait(5000)
+        if ctx.backend is not None and hasattr(ctx.session, "close"):
+            ctx.session.close()
     return code

@@ -9,7 +9,8 @@ instant are listed. Stalls and memory: the whole practice journey driven through
 buttons with the real TaskRunner in a child process, a 5 ms QTimer on the GUI thread recording its
 longest gap during each background step; ru_maxrss at the end. All under QT_QPA_PLATFORM=offscreen.
 Run: python tests/bench/bench_gui.py   (BENCH_QUICK=1 for a smoke run; BENCH_KEY_OFFLOAD=0 keeps the
-PKCS#12 KDF in the GUI process, as before app/core/keyworker.py)
+PKCS#12 KDF in the GUI process, as before app/core/keyworker.py; BENCH_GUI_PART=first-window or
+--first-window-only for the first-window part alone; BENCH_QPA=xcb under xvfb-run for a real X server)
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ PYSIDE_INTERNALS = {"__feature__", "shibokensupport", "signature_bootstrap"}
 
 def first_window(variant: str) -> None:
     """Print {"t": monotonic at first paint, "modules": [...]} and leave at once."""
-    from PySide6 import QtCore, QtWidgets
+    from PySide6 import QtCore, QtGui, QtWidgets
 
     class Probe(QtCore.QObject):
         def eventFilter(self, obj, event):  # noqa: N802 - Qt override
@@ -40,7 +41,10 @@ def first_window(variant: str) -> None:
                 t = time.monotonic()
                 names = sorted({m.split(".")[0] for m in sys.modules} - set(sys.stdlib_module_names)
                                - {"PySide6", "shiboken6", "__main__"} - PROBE_PACKAGES)
-                sys.stdout.write(json.dumps({"t": t, "modules": names, "app_modules": sorted(
+                # PySide6 creates a class's Python type on first use (``Qt`` alone ~45 ms): list those made so far
+                qt_types = sorted(f"{mod.__name__.split('.')[-1]}.{name}" for mod in (QtCore, QtGui, QtWidgets)
+                                  for name, value in vars(mod).items() if isinstance(value, type))
+                sys.stdout.write(json.dumps({"t": t, "modules": names, "qt_types": qt_types, "app_modules": sorted(
                     m for m in sys.modules if m == "app" or m.startswith("app."))}) + "\n")
                 sys.stdout.flush()
                 os._exit(0)
@@ -175,7 +179,7 @@ def child_env(scratch: str) -> dict:
     """Offscreen; every temporary folder of the children (data folders, XDG runtime) in ``scratch``."""
     runtime = os.path.join(scratch, "xdg")
     os.makedirs(runtime, mode=0o700, exist_ok=True)
-    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", TMPDIR=scratch)
+    env = dict(os.environ, QT_QPA_PLATFORM=os.environ.get("BENCH_QPA", "offscreen"), TMPDIR=scratch)
     env.setdefault("XDG_RUNTIME_DIR", runtime)
     return env
 
@@ -210,12 +214,17 @@ def main() -> None:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
+def first_window_only() -> bool:
+    return os.environ.get("BENCH_GUI_PART") == "first-window" or "--first-window-only" in sys.argv
+
+
 def measure(env: dict) -> None:
     # Imported here, not at the top: the first-window probe must load nothing but what both variants share.
     sys.path.insert(0, str(HERE))
     from timing import goal, header, med, ratio_ci, reps, row, spread
 
-    header("first window: python -m app vs a bare one-page QWizard (fresh processes, alternating)")
+    header(f"first window: python -m app vs a bare one-page QWizard (fresh processes, alternating, "
+           f"{env['QT_QPA_PLATFORM']})")
     samples: dict[str, list[float]] = {"ours": [], "bare": []}
     seen: dict[str, dict] = {}
     spawn_first_window("bare", env)  # warm the file cache for both
@@ -240,7 +249,12 @@ def measure(env: dict) -> None:
         f"bare: {', '.join(third_party('bare')) or '(none)'}")
     row("app modules loaded at first paint", f"{len(seen['ours']['app_modules'])}: "
         + ", ".join(m.removeprefix("app.") for m in seen["ours"]["app_modules"]))
+    extra = sorted(set(seen["ours"]["qt_types"]) - set(seen["bare"]["qt_types"]))
+    row("PySide6 classes at first paint, ours only", f"{len(extra)}: {', '.join(extra[:12]) or '(none)'}"
+        + (", …" if len(extra) > 12 else ""))
     goal("first window ours/bare", ratio, 1.15)
+    if first_window_only():
+        return
 
     header("the practice journey in the wizard with the real TaskRunner (child process)")
     results = [run_journey("rsa-4096", env), run_journey("rsa-3072", env)]

@@ -31,4 +31,4 @@ def test_the_wizard_module_does_not_import_the_step_pages():
     code = ("import sys, app.ui.wizard; "
             "print(sorted(m for m in sys.modules if m.startswith('app.ui.pages.')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
-    assert out.stdout.strip() == "['app.ui.pages.base', 'app.ui.pages.start', 'app.ui.pages.titles']", out.stdout
+    assert out.stdout.strip() == "['app.ui.pages.titles']", out.stdout  # the start page too waits (test_first_window)

@@ -9,7 +9,7 @@ from PySide6.QtWidgets import QButtonGroup, QLabel, QListWidget, QListWidgetItem
 
 from app.ui.context import step_name_of
 from app.ui.pages.base import StepPage
-from app.ui.pages.titles import step_title
+from app.ui.pages.titles import start_heading, step_title
 
 
 def profile_overviews(session: Any, workflow: Any, now: Any) -> list[dict]:
@@ -34,9 +34,9 @@ class StartPage(StepPage):
     STEP = ""
 
     def build(self) -> None:
-        self.setTitle(self.tr("Welcome to udap-onboard"))
-        self.setSubTitle(self.tr("This wizard connects your practice's software to health data servers "
-                                 "securely, one step at a time."))
+        title, subtitle = start_heading()  # shared with the first window's skeleton (app/ui/startup.py)
+        self.setTitle(title)
+        self.setSubTitle(subtitle)
         self.text(self.tr("You will create a private key, get a certificate from your trust community, and "
                           "register with a server. Nothing is sent anywhere until you press Register. "
                           "New here? Start a new profile: it uses the practice community on this computer, "
