@@ -8,6 +8,7 @@ regenerated practice CA never leaves a stale copy on disk.
 from __future__ import annotations
 
 import json
+import threading
 import unicodedata
 from dataclasses import dataclass, field, replace as dc_replace
 from pathlib import Path
@@ -218,12 +219,20 @@ def load_builtin_communities(path: str | Path) -> list[TrustCommunity]:
 
 
 class CommunityCatalog:
-    """Built-in communities (memory) + the user's own (``communities.json``, re-read before each change)."""
+    """Built-in communities (memory) + the user's own (``communities.json``, re-read before each change).
+
+    The user file is read on every call, so a change made by another process (the CLI while the
+    GUI runs) is seen at once; only its parse (JSON, PEM, fingerprints: ~0.1 ms a community) is
+    cached, keyed on the file's exact bytes, which unlike stat data cannot miss a same-size edit
+    made within one timestamp tick. Callers get copies: the cached objects are never handed out.
+    """
 
     def __init__(self, home: str | Path | None = None, builtins: Iterable[TrustCommunity] = ()) -> None:
         self.home = data_home(home)
         self.path = self.home / CATALOG_FILE
         self._builtin: dict[str, TrustCommunity] = {}
+        self._parsed: tuple[bytes, list[TrustCommunity]] | None = None  # (file bytes, their parse)
+        self._parsed_lock = threading.Lock()
         for c in builtins:
             self.add(dc_replace(c, builtin=True), replace=True)
 
@@ -236,6 +245,17 @@ class CommunityCatalog:
             if exc.code in ("file_empty",):
                 raise CommunityError("catalog_damaged", path=str(self.path), backup=self._backup()) from None
             raise
+        with self._parsed_lock:
+            parsed = self._parsed
+        if parsed is not None and parsed[0] == raw:
+            return [_copy(c) for c in parsed[1]]
+        out = self._parse_user(raw)
+        with self._parsed_lock:
+            self._parsed = (raw, out)
+        return [_copy(c) for c in out]
+
+    def _parse_user(self, raw: bytes) -> list[TrustCommunity]:
+        """Damaged or newer files raise every time (never cached), with the backup as it is now."""
         try:
             doc = jsonlimits.loads(raw)
         except (ValueError, UnicodeDecodeError):
@@ -261,6 +281,8 @@ class CommunityCatalog:
     def _write_user(self, communities: list[TrustCommunity]) -> None:
         doc = {"format": CATALOG_FORMAT, "communities": [c.to_dict() for c in communities]}
         data = json.dumps(doc, indent=2, ensure_ascii=False).encode("utf-8") + b"\n"
+        with self._parsed_lock:
+            self._parsed = None
         atomic_write(self.path, data, keep_previous=self.path.exists())
 
     def list(self) -> list[TrustCommunity]:
@@ -316,6 +338,22 @@ class CommunityCatalog:
         """Rewrite the user file (e.g. after a migration); ``None`` rewrites what is there."""
         items = self._read_user() if communities is None else [c.validated() for c in communities if not c.builtin]
         self._write_user(items)
+
+
+def _copy(c: TrustCommunity) -> TrustCommunity:
+    """A caller may change what it got (lists, extra) without touching the cached parse."""
+    return TrustCommunity(name=c.name, uri=c.uri, anchors=list(c.anchors), tls_anchors=list(c.tls_anchors),
+                          servers=list(c.servers), revocation=c.revocation, builtin=c.builtin,
+                          intermediates=list(c.intermediates), extra=_json_copy(c.extra))
+
+
+def _json_copy(value: Any) -> Any:
+    """Deep copy of parsed JSON (dicts, lists, immutable scalars); copy.deepcopy is ~5x slower."""
+    if isinstance(value, dict):
+        return {k: _json_copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_copy(v) for v in value]
+    return value
 
 
 def _key(name: str) -> str:

@@ -252,10 +252,14 @@ def discard_stale_temps(path: str | Path) -> int:
 
 def read_bounded(path: str | Path, limit: int) -> bytes:
     """Read a whole file but refuse one larger than ``limit`` bytes (never loads more than limit+1)."""
-    path = Path(path)
+    path = path if isinstance(path, Path) else Path(path)  # Path(a Path) parses it again (~7 µs)
     try:
         with open(path, "rb") as fh:
-            data = fh.read(limit + 1)
+            # Sized to the file: read(limit + 1) allocates the whole limit first (~60 µs for 8 MB).
+            size = os.fstat(fh.fileno()).st_size
+            data = fh.read(min(size, limit) + 1)
+            if size < len(data) <= limit:  # grew since fstat (or st_size says 0, as in /proc): read on
+                data += fh.read(limit + 1 - len(data))
     except FileNotFoundError:
         raise StorageError("file_not_found", path=str(path)) from None
     except OSError as exc:

@@ -202,3 +202,136 @@ def test_anchor_without_basic_constraints_is_not_a_ca(pki, catalog):
     with pytest.raises(CommunityError) as info:
         catalog.add(community(pki, anchors=[cert.public_bytes(serialization.Encoding.PEM).decode()]))
     assert info.value.code == "anchor_not_ca"
+
+
+# --- the parse cache: the file is still read on every call, only its parse is reused ---------------
+
+def _count_parses(monkeypatch, catalog) -> list[int]:
+    parses = [0]
+    original = CommunityCatalog._parse_user
+
+    def counted(self, raw):
+        parses[0] += self is catalog
+        return original(self, raw)
+    monkeypatch.setattr(CommunityCatalog, "_parse_user", counted)
+    return parses
+
+
+def test_unchanged_file_is_parsed_once_and_callers_get_copies(pki, catalog, monkeypatch):
+    catalog.add(community(pki, extra={"label": {"en": "Test"}}))
+    parses = _count_parses(monkeypatch, catalog)
+    catalog.get("Test Community")
+    first = catalog.get("Test Community")  # from the cache
+    first.servers.append("https://evil.example.org")
+    first.anchors.clear()
+    first.extra["label"]["en"] = "changed"
+    first.revocation = "soft"
+    for _ in range(3):
+        again = catalog.get("test community")
+        assert again.servers == ["https://fhir.example.org/r4"] and again.revocation == "hard"
+        assert again.extra == {"label": {"en": "Test"}} and again.anchor_fingerprints() == [fp_of(pki.root)]
+    assert parses[0] == 1
+
+
+def test_changes_by_another_process_are_seen_at_once(pki, catalog, home, monkeypatch):
+    catalog.add(community(pki))
+    assert catalog.get("Test Community").revocation == "hard"
+    parses = _count_parses(monkeypatch, catalog)
+    CommunityCatalog(home).add(community(pki, revocation="soft"), replace=True)  # e.g. the CLI
+    assert catalog.get("Test Community").revocation == "soft"
+    # An in-place edit of the same size that keeps inode and mtime (stat data cannot tell it apart).
+    path = home / "communities.json"
+    before = os.stat(path)
+    raw = path.read_bytes()
+    edited = raw.replace(b'"revocation": "soft"', b'"revocation": "hard"')
+    assert len(edited) == len(raw) and edited != raw
+    with open(path, "r+b") as fh:
+        fh.write(edited)
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert os.stat(path).st_ino == before.st_ino
+    assert catalog.get("Test Community").revocation == "hard"
+    path.unlink()
+    with pytest.raises(CommunityError) as info:
+        catalog.get("Test Community")
+    assert info.value.code == "not_found" and catalog.list() == []
+    assert parses[0] == 2
+
+
+def test_writes_through_the_catalog_are_seen_by_the_next_read(pki, catalog):
+    catalog.add(community(pki))
+    assert catalog.names() == ["Test Community"]
+    catalog.add(community(pki, name="Second"))
+    assert catalog.names() == ["Test Community", "Second"]
+    catalog.remove("Test Community")
+    assert catalog.names() == ["Second"]
+    catalog.save([])
+    assert catalog.names() == []
+
+
+def test_damage_after_a_good_read_raises_every_time(pki, catalog, home):
+    catalog.add(community(pki))
+    catalog.add(community(pki, name="Second"))
+    assert len(catalog.list()) == 2
+    path = home / "communities.json"
+    good = path.read_bytes()
+    for damage in (b"{broken", b"", json.dumps({"format": 1, "communities": {}}).encode()):
+        path.write_bytes(damage)
+        for _ in range(2):
+            with pytest.raises(CommunityError) as info:
+                catalog.get("Second")
+            assert info.value.code == "catalog_damaged"
+            assert info.value.fields["backup"] == str(home / "communities.json.prev")
+    (home / "communities.json.prev").unlink()
+    path.write_bytes(b"{broken")
+    with pytest.raises(CommunityError) as info:
+        catalog.list()
+    assert info.value.fields["backup"] is None
+    path.write_text(json.dumps({"format": 2, "communities": []}))
+    with pytest.raises(CommunityError) as info:
+        catalog.list()
+    assert info.value.code == "newer_format"
+    path.write_bytes(good)
+    assert catalog.names() == ["Test Community", "Second"]
+
+
+def test_readers_and_writers_in_threads(pki, catalog):
+    import threading
+
+    catalog.add(community(pki))
+    errors: list[BaseException] = []
+    stop = threading.Event()
+
+    def read():
+        try:
+            while not stop.is_set():
+                names = catalog.names()
+                assert names[0] == "Test Community" and set(names) <= {"Test Community", "Second"}
+                assert catalog.get("Test Community").anchor_fingerprints() == [fp_of(pki.root)]
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    readers = [threading.Thread(target=read) for _ in range(4)]
+    for t in readers:
+        t.start()
+    try:
+        for i in range(10):
+            catalog.add(community(pki, name="Second", revocation="soft" if i % 2 else "hard"), replace=True)
+            catalog.remove("Second")
+    finally:
+        stop.set()
+        for t in readers:
+            t.join()
+    assert not errors, errors[0]
+    assert catalog.names() == ["Test Community"]
+
+
+def test_copies_keep_every_field(pki):
+    from dataclasses import fields
+
+    from app.core.community import _copy
+    c = community(pki, tls_anchors=["t"], intermediates=["i"], revocation="soft", builtin=True,
+                  extra={"label": ["x", {"y": 1}]})
+    defaults = TrustCommunity(name="", uri="")
+    assert all(getattr(c, f.name) != getattr(defaults, f.name) for f in fields(TrustCommunity))
+    copied = _copy(c)
+    assert copied == c and copied.extra["label"][1] is not c.extra["label"][1]
