@@ -203,3 +203,76 @@ def test_export_into_folder_names_the_file(tmp_path, assertion, community):
     trail = AuditTrail()
     path = export_evidence(folder, profile_summary={}, trail=trail, now=NOW)
     assert path.parent == folder and path.name == "udap-evidence-20260601T120000Z.zip"
+
+
+# --- the cheap pre-checks of redact_text must never change what it returns ------------------------
+
+def _reference_redact(text: str, known: set[str]) -> str:
+    """redact_text as it was before the pre-checks: every pattern over every text."""
+    import re
+
+    from app.core import evidence as ev
+
+    def _jws(m: re.Match) -> str:
+        ev._learn(known, m.group(2))
+        return f"{m.group(1)}.{SIGNATURE_REMOVED}"
+
+    def _pair(m: re.Match) -> str:
+        if m.group(2) in (REDACTED, SIGNATURE_REMOVED):
+            return m.group(0)
+        ev._learn(known, m.group(2))
+        return m.group(1) + REDACTED
+
+    text = ev._PRIVATE_PEM.sub(f"[private key {REDACTED}]", text)
+    text = ev._JWS.sub(_jws, text)
+    text = ev._TEXT_SECRET.sub(_pair, text)
+    for secret in sorted(known, key=len, reverse=True):
+        text = text.replace(secret, REDACTED)
+    return text
+
+
+_FRAGMENTS = ["password", "PassWord", "pin", "PIN", "secret", "client_secret", "access_token", "ACCESS_TOKEN",
+              "registration_access_token", "private_key", "private_key_jwt", "passphrase", "code_verifier",
+              "refresh_token", "x", "_", "-", "1", " ", "\t", "\n", "\x1c", "\u00a0", "\u2003", "'", '"', ":", "=",
+              "&", ",", "}", "{", ".", "eyJhbGciOiJIUzI1NiJ9", "eyJzdWIiOiIxIn0", "c2lnbmF0dXJlX3BhcnQ",
+              "ſecret", "\u212aey", "İ", "é", "-----BEGIN PRIVATE KEY-----", "MIIB", "-----END PRIVATE KEY-----",
+              "[redacted]", "hunter22hunter22"]
+
+
+def test_pre_checks_agree_with_running_every_pattern():
+    import random
+
+    from app.core.evidence import _TEXT_SECRET, _may_name_a_secret
+    rng = random.Random(7)
+    for _ in range(6000):  # ~0.5 s
+        text = "".join(rng.choice(_FRAGMENTS) for _ in range(rng.randint(0, 14)))
+        if _TEXT_SECRET.search(text):
+            assert _may_name_a_secret(text), repr(text)
+        known_a = {"hunter22hunter22"} if rng.random() < 0.3 else set()
+        known_b = set(known_a)
+        assert redact_text(text, known_a) == _reference_redact(text, known_b), repr(text)
+        assert known_a == known_b, repr(text)
+
+
+def test_secret_names_that_only_look_like_pairs_do_not_trigger_the_pattern():
+    from app.core.evidence import _may_name_a_secret
+    assert not _may_name_a_secret('"token_endpoint_auth_methods_supported": ["private_key_jwt"]')
+    assert not _may_name_a_secret("Mon, 23 Nov 2026 13:20:35 GMT")
+    assert _may_name_a_secret('{"Password" \t: "x"}') and _may_name_a_secret("pin= 1234")
+    assert _may_name_a_secret("ſecret: x")  # non-ASCII text always takes the full pattern
+    assert redact_text("note: password = hunter22, ok") == f"note: password = {REDACTED}, ok"
+
+
+def test_secret_learned_late_in_an_entry_is_scrubbed_from_its_earlier_fields(assertion):
+    token = "tok-9c1f5e2a7b3d4c6e8f0a1b2c3d4e5f6a"
+    signature = assertion.split(".")[2]
+    trail = AuditTrail()
+    entry = trail.record("POST", f"https://as.example/token?trace={token}", {"X-Trace": f"id {token}"},
+                         f"note={signature}".encode(), 200, {"content-type": "application/json"},
+                         json.dumps({"access_token": token, "echo": assertion}).encode(), now=NOW)
+    dumped = json.dumps(entry.to_dict())
+    assert token not in dumped and signature not in dumped
+    assert entry.request_headers["x-trace"] == f"id {REDACTED}" and entry.request_body == f"note={REDACTED}"
+    later = trail.record("GET", "https://fhir.example/Patient", {"Accept": "application/json"}, None, 500,
+                         {"content-type": "text/plain"}, f"bad {token} / {signature}".encode(), now=NOW)
+    assert later.response_body == f"bad {REDACTED} / {REDACTED}"
