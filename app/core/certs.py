@@ -316,7 +316,7 @@ def order_chain(leaf: x509.Certificate, certs: Sequence[x509.Certificate]) -> li
 # --- summary --------------------------------------------------------------------------------------
 
 def fingerprint(cert: x509.Certificate) -> str:
-    return ":".join(f"{b:02X}" for b in hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).digest())
+    return hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).digest().hex(":").upper()
 
 
 def _ext(cert: x509.Certificate, cls):

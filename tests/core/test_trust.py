@@ -217,6 +217,43 @@ def test_crl_cache_on_disk_survives_a_new_cache(community, tmp_path):
     assert all(p.stat().st_mode & 0o077 == 0 for p in (tmp_path / "crls").iterdir())
 
 
+def test_cached_crl_signature_is_checked_once_per_issuer_key(community, monkeypatch):
+    from app.core import trust
+    checked: list[bool] = []
+    original = trust._crl_problem
+
+    def spy(crl, issuer, now, signature_checked=False):
+        checked.append(signature_checked)
+        return original(crl, issuer, now, signature_checked)
+    monkeypatch.setattr(trust, "_crl_problem", spy)
+    cache = CrlCache()
+    assert run(community, crl_cache=cache).ok
+    assert checked == [False, False]  # downloaded: both signatures checked
+    checked.clear()
+    report = run(community, fetch=community.fetcher(), now=NOW + dt.timedelta(days=1), crl_cache=cache)
+    assert report.ok and report.rows[0].detail["crl_from_cache"] is True
+    assert checked == [True, True]  # the same CRLs with the same issuers: name and dates only
+    # An impostor CA (same name and CRL URL, another key): the cached CRL is checked with its key.
+    impostor = make_ca("Test Intermediate CA", community.root, key=OTHER_KEY, crl_url=f"{BASE}/intermediate.crl")
+    leaf = make_leaf(impostor)
+    checked.clear()
+    report = validate_chain(leaf.cert, [impostor.cert], [community.root.cert], now=NOW, fetch=community.fetcher(),
+                            crl_cache=cache)
+    assert not report.ok and reasons(report)[0] == ("error", "crl_bad_signature")
+    assert checked[0] is False
+
+
+def test_crl_read_back_from_disk_is_verified_again(community, tmp_path):
+    assert run(community, crl_cache=CrlCache(tmp_path / "crls")).ok
+    forged = der(community.intermediate.crl(signer=OTHER_KEY))
+    [planted] = [p for p in (tmp_path / "crls").iterdir()
+                 if x509.load_der_x509_crl(p.read_bytes()).issuer == community.intermediate.cert.subject]
+    planted.write_bytes(forged)
+    again = community.fetcher()
+    assert run(community, fetch=again, crl_cache=CrlCache(tmp_path / "crls")).ok
+    assert again.calls == [f"{BASE}/intermediate.crl"]  # the forged copy was refused and fetched anew
+
+
 def test_leaf_with_bad_signature_under_the_right_issuer_name(community):
     impostor = make_ca("Test Intermediate CA", community.root, key=OTHER_KEY)
     leaf = make_leaf(impostor)
@@ -315,3 +352,15 @@ def test_bad_arguments_raise_typed_errors(community):
     with pytest.raises(TrustError) as mode:
         validate_chain(community.leaf.cert, [], [community.root.cert], now=NOW, revocation="maybe")
     assert mode.value.code == "unknown_revocation_mode"
+
+
+def test_row_to_dict_is_asdict_as_a_deep_copy(community):
+    from dataclasses import asdict
+    report = run(community, fetch=community.fetcher(overrides={f"{BASE}/intermediate.crl": NetworkError("timeout")}),
+                 revocation="soft")
+    row = report.rows[0]
+    assert row.detail["crl_attempts"] and isinstance(row.detail["crl_attempts"][0], dict)
+    out = row.to_dict()
+    assert out == asdict(row) and list(out) == list(asdict(row))
+    out["detail"]["crl_attempts"][0]["url"] = "changed"
+    assert row.detail["crl_attempts"][0]["url"] != "changed"
