@@ -20,21 +20,24 @@ def loads(data: str | bytes | bytearray) -> Any:
         value = json.loads(data)
     except RecursionError:
         raise ValueError("JSON nested too deeply") from None
-    check_depth(value)
+    # Every object or array opens with its own "{" or "[": with no more of them than the limit (in
+    # strings too, so this over-counts), no path can be deeper, and the walk is skipped.
+    opens = (b"{", b"[") if isinstance(data, (bytes, bytearray)) else ("{", "[")
+    if data.count(opens[0]) + data.count(opens[1]) > MAX_DEPTH:
+        check_depth(value)
     return value
 
 
 def check_depth(value: Any, limit: int = MAX_DEPTH) -> None:
     """Walk without recursion; ValueError at the first container deeper than ``limit``."""
+    if not isinstance(value, (dict, list)):
+        return
     stack = [(value, 1)]
+    pop, push = stack.pop, stack.append
     while stack:
-        item, depth = stack.pop()
-        if isinstance(item, dict):
-            children = item.values()
-        elif isinstance(item, list):
-            children = item
-        else:
-            continue
+        item, depth = pop()
         if depth > limit:
             raise ValueError("JSON nested too deeply")
-        stack.extend((child, depth + 1) for child in children)
+        for child in (item.values() if isinstance(item, dict) else item):
+            if isinstance(child, (dict, list)):  # only containers go on the stack, not every scalar
+                push((child, depth + 1))

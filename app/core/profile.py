@@ -245,26 +245,24 @@ class ProfileStore:
         profile.created = profile.created or stamp
         folder = ensure_private_dir(self.path(profile.name))
         target = folder / PROFILE_FILE
-        unchanged = self._current_without_stamp(target)
-        if unchanged is not None and unchanged[0] == {**profile.to_dict(), "updated": None}:
-            profile.updated = unchanged[1]  # nothing changed: keep the file, and .prev one version back
+        current = self._saved(target)  # one read and one parse serve both questions below
+        doc = profile.to_dict()
+        if current is not None and {**current, "updated": None} == {**doc, "updated": None}:
+            profile.updated = current.get("updated")  # nothing changed: keep the file, and .prev one version back
             return profile
-        profile.updated = stamp
-        data = json.dumps(profile.to_dict(), indent=2, ensure_ascii=False, sort_keys=True).encode("utf-8") + b"\n"
+        profile.updated = doc["updated"] = stamp
+        data = json.dumps(doc, indent=2, ensure_ascii=False, sort_keys=True).encode("utf-8") + b"\n"
         if b"PRIVATE KEY" in data:
             raise ProfileError("secret_in_profile", name=profile.name)
-        atomic_write(target, data, keep_previous=self._is_good(target))
+        atomic_write(target, data, keep_previous=current is not None)
         return profile
 
-    def _current_without_stamp(self, target: Path) -> tuple[dict, Any] | None:
-        """The saved profile as a dict with ``updated`` blanked (and its stamp), or None if unreadable."""
+    def _saved(self, target: Path) -> dict | None:
+        """The saved document if it loads as a profile (only then is it worth keeping as ``.prev``)."""
         try:
-            current = json.loads(target.read_bytes())
-        except (OSError, ValueError, RecursionError):
+            return self._parse_bytes(read_bounded(target, PROFILE_LIMIT), target, backup=None)[0]
+        except (ProfileError, StorageError):
             return None
-        if not isinstance(current, dict):
-            return None
-        return {**current, "updated": None}, current.get("updated")
 
     def load(self, name: str) -> Profile:
         folder = self.path(name)
@@ -335,6 +333,10 @@ class ProfileStore:
             if exc.code in ("file_not_found", "file_empty", "file_too_large"):
                 raise ProfileError("damaged", path=str(path), backup=backup, reason=exc.code) from None
             raise
+        return self._parse_bytes(raw, path, backup)[1]
+
+    @staticmethod
+    def _parse_bytes(raw: bytes, path: Path, backup: str | None) -> tuple[dict[str, Any], Profile]:
         try:
             doc = jsonlimits.loads(raw.decode("utf-8"))
         except (ValueError, UnicodeDecodeError):
@@ -347,7 +349,7 @@ class ProfileStore:
         if fmt > PROFILE_FORMAT:
             raise ProfileError("newer_format", path=str(path), format=fmt, supported=PROFILE_FORMAT)
         try:
-            return Profile.from_dict(doc)
+            return doc, Profile.from_dict(doc)
         except ValueError as exc:
             raise ProfileError("damaged", path=str(path), backup=backup, reason="bad_field",
                                field=str(exc)) from None
