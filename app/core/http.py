@@ -8,6 +8,7 @@ Every httpx/ssl failure becomes a typed NetworkError; nothing is retried behind 
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import json
 import os
@@ -172,6 +173,19 @@ def is_loopback(host: str) -> bool:
 
 def check_url(url: str, *, kind: str = "json", allow_insecure_loopback: bool = False) -> httpx.URL:
     """https always; http for CRL/AIA fetches, or for loopback when explicitly allowed."""
+    if not isinstance(url, str):
+        return _check_url(url, kind, allow_insecure_loopback)
+    return _checked_url(url, kind, allow_insecure_loopback)
+
+
+@functools.lru_cache(maxsize=256)
+def _checked_url(url: str, kind: str, allow_insecure_loopback: bool) -> httpx.URL:
+    """The same few endpoint URLs come back in every exchange; parsing one costs ~0.1 ms (a refusal is
+    an exception, so it is never cached). httpx.URL is immutable."""
+    return _check_url(url, kind, allow_insecure_loopback)
+
+
+def _check_url(url, kind: str, allow_insecure_loopback: bool) -> httpx.URL:
     try:
         parsed = httpx.URL(url)
         host = parsed.host  # decodes IDNA: "xn--" garbage raises idna.IDNAError, a ValueError

