@@ -2,7 +2,8 @@
 targets, each discovered first, as the wizard's "register with more servers" does). Goal: within 2x.
 
 The 20 practice servers run in a child process on one data folder (they share the practice CA:
-app/sandbox/shared_ca.py), so their CPU does not compete with the client for this process's GIL;
+app/sandbox/shared_ca.py), so their CPU does not compete with the client for this process's GIL
+(and at the lowest priority, so it yields the machine's cores to the client, as remote servers would);
 the child issues the client's key + certificate as a PKCS#12. Two settings: plain loopback
 (the client's CPU dominates), and a simulated network (every server answer waits 100 ms, the
 server thread sleeping), which is what "at once" is for; the latter for several pool sizes.
@@ -26,7 +27,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from timing import ROOT, goal, header, interleave, med, reps, row, spread  # noqa: E402
 
+from app.core.onboarding import REGISTER_POOL  # noqa: E402
+
 COUNT = 20
+SERVER_NICENESS = 19
 COMMUNITY = "practice-many"
 CLIENT_URI = "https://bench.example.org/udap"
 
@@ -145,8 +149,12 @@ def stall_while(fn) -> float:
 
 def main() -> None:
     header(f"register with {COUNT} practice servers at once vs one (each discovered first)")
+    # The servers stand in for 20 other machines: niced, so on a small machine their CPU (signing
+    # metadata, checking statements, TLS) yields to the client's instead of inflating its wall
+    # time and the main-thread stall. Both variants run against the same niced child.
     child = subprocess.Popen([sys.executable, __file__, "--serve", str(COUNT)], cwd=ROOT, text=True,
-                             stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             preexec_fn=(lambda: os.nice(SERVER_NICENESS)) if hasattr(os, "nice") else None)
     home = Path(tempfile.mkdtemp(prefix="udap-bench-client-"))
     session = None
     try:
@@ -167,10 +175,10 @@ def main() -> None:
         set_delay(0.1)
         row("simulated network", "every server answer waits 100 ms")
         delayed = {}
-        for workers in (4, None, 20):
+        for workers in (4, 10, None):
             delayed[workers] = compare(f"100 ms network, pool {workers or 'default'}", session, profile, urls,
                                        rounds, workers)
-        for workers in (4, None, 20):
+        for workers in (4, 10, None):
             gaps = [stall_while(register(session, profile, urls, workers)) for _ in range(reps(3, 1))]
             row(f"main-thread stall, 20 at once, pool {workers or 'default'}", f"{max(gaps):.1f} ms (worst of "
                 f"{len(gaps)}; a 5 ms sleep loop standing in for the GUI thread)")
@@ -183,8 +191,7 @@ def main() -> None:
         row("client CPU to discover + register with 1 server", spread(one_cpu))
         row("whole run client CPU", f"{time.process_time() - cpu0:.1f} s")
         goal(f"{COUNT} servers vs 1, loopback (client CPU-bound)", loopback, 2.0)
-        goal(f"{COUNT} servers vs 1, 100 ms network, default pool", delayed[None], 2.0)
-        goal(f"{COUNT} servers vs 1, 100 ms network, pool of 20", delayed[20], 2.0)
+        goal(f"{COUNT} servers vs 1, 100 ms network, default pool (up to {REGISTER_POOL} at once)", delayed[None], 2.0)
     finally:
         if session is not None:
             session.close()
