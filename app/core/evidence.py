@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives import hashes
 
 from app import __version__
 from app.core import jsonlimits
+from app.core.secretscan import INDEX_FROM, MIN_LENGTH, KnownSecrets
 
 REDACTED = "[redacted]"
 SIGNATURE_REMOVED = "[signature-removed]"
@@ -45,7 +46,7 @@ _TEXT_SECRET = re.compile(r"""(?i)(?<![A-Za-z0-9_])(["']?(?:%s)["']?\s*[:=]\s*["
                           % "|".join(sorted(SECRET_KEYS)))
 _FORM_SECRET = re.compile(r"(?i)(?<![A-Za-z0-9_%%])((?:%s)=)([^&\s#]*)" % "|".join(sorted(SECRET_PARAMS)))
 _PRIVATE_PEM = re.compile(r"-----BEGIN ([A-Z ]*)PRIVATE KEY-----.*?(-----END \1PRIVATE KEY-----|$)", re.S)
-_MIN_KNOWN = 8  # shorter values are not scrubbed by value (they would hit innocent text)
+_MIN_KNOWN = MIN_LENGTH  # shorter values are not scrubbed by value (they would hit innocent text)
 
 
 def _learn(known: set[str] | None, value: str) -> None:
@@ -100,15 +101,24 @@ def redact_text(text: str, known: set[str] | None = None) -> str:
             return m.group(1) + REDACTED
 
         text = _TEXT_SECRET.sub(_pair, text)
-    # Scan before sorting: the set grows by a few values per exchange, and sorting it for every
-    # field of every entry made a long session's audit trail slower and slower.
-    if known:
+    # Known values, longest first; the audit trail's set is indexed (app/core/secretscan.py): a long
+    # session knows thousands, and one search per value per field made it slower and slower.
+    if not known:
+        return text
+    if len(known) < INDEX_FROM or not isinstance(known, KnownSecrets):  # the usual few: search each
         for found in known:
             if found in text:
                 for secret in sorted(known, key=len, reverse=True):
                     if secret in text:
                         text = text.replace(secret, REDACTED)
                 break
+        return text
+    for _ in range(2):  # again once: a replacement may complete another known value
+        present = known.present_in(text)
+        if not present:
+            break
+        for secret in present:
+            text = text.replace(secret, REDACTED)
     return text
 
 
@@ -219,7 +229,7 @@ class AuditTrail:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._entries: list[AuditEntry] = []
-        self._known: set[str] = set()
+        self._known = KnownSecrets()
         self._local = threading.local()
 
     @contextmanager
