@@ -68,7 +68,9 @@ class ClientPool:
         self._clients: dict[tuple, httpx.Client] = {}
 
     def get(self, policy: HttpPolicy) -> httpx.Client:
-        key = (tuple(policy.tls_anchors_pem or ()), policy.connect_timeout, policy.read_timeout, policy.user_agent)
+        # a test's transport is part of the key: the pooled client keeps it alive, so its id is not reused
+        key = (tuple(policy.tls_anchors_pem or ()), policy.connect_timeout, policy.read_timeout, policy.user_agent,
+               id(policy.transport))
         with self._lock:
             client = self._clients.get(key)
             if client is None or client.is_closed:
@@ -368,7 +370,7 @@ def send(policy: HttpPolicy, method: str, url: str, *, kind: str = "json", heade
     limit = LIMITS.get(kind, JSON_LIMIT)
     current = check_url(url, kind=kind, allow_insecure_loopback=policy.allow_insecure_loopback)
     req_headers = {"Accept": ACCEPT.get(kind, "*/*"), **dict(policy.extra_headers), **dict(headers or {})}
-    owned = client is None and (policy.clients is None or policy.transport is not None)
+    owned = client is None and policy.clients is None
     if client is None:
         client = make_client(policy) if owned else policy.clients.get(policy)
     hops, method = 0, method.upper()

@@ -8,7 +8,6 @@ prints or knows about Qt; failures are the typed errors of app/core/errors.py.
 from __future__ import annotations
 
 import functools
-
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
