@@ -8,6 +8,7 @@ document a few hundred levels deep parses but then overflows the recursive code 
 
 from __future__ import annotations
 
+import copy
 import json
 from typing import Any
 
@@ -41,3 +42,16 @@ def check_depth(value: Any, limit: int = MAX_DEPTH) -> None:
         for child in (item.values() if isinstance(item, dict) else item):
             if isinstance(child, (dict, list)):  # only containers go on the stack, not every scalar
                 push((child, depth + 1))
+
+
+def copy_json(value: Any) -> Any:
+    """Deep copy of a JSON-like value (dicts, lists, scalars; anything else via copy.deepcopy).
+
+    For cached parses handed out to callers who may change them; copy.deepcopy is ~5x slower."""
+    if isinstance(value, dict):
+        return {k: copy_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [copy_json(v) for v in value]
+    if value is None or isinstance(value, (str, int, float)):
+        return value
+    return copy.deepcopy(value)

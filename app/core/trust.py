@@ -18,22 +18,22 @@ ExtensionPolicy tuning, and why:
 
 from __future__ import annotations
 
-import copy
 import hashlib
-from dataclasses import asdict, dataclass, field, is_dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs7
 from cryptography.x509.oid import AuthorityInformationAccessOID
 from cryptography.x509.verification import (Criticality, ExtensionPolicy, PolicyBuilder, Store,
                                              VerificationError)
 
-from app.core.certs import is_ca
+from app.core.certs import fingerprint, is_ca
+from app.core.jsonlimits import copy_json
 from app.core.errors import TrustError, UdapOnboardError
 
 Fetcher = Callable[[str, str], bytes]  # fetch(url, kind) with kind "crl" or "aia"; raises NetworkError
@@ -59,7 +59,7 @@ class TrustRow:
     def to_dict(self) -> dict[str, Any]:
         """What asdict gave (a deep copy), written out: asdict's generic walk was ~50 µs a row."""
         return {"subject": self.subject, "fingerprint": self.fingerprint, "status": self.status,
-                "reason": self.reason, "detail": _plain(self.detail)}
+                "reason": self.reason, "detail": copy_json(self.detail)}
 
 
 @dataclass
@@ -163,7 +163,7 @@ def validate_chain(leaf: x509.Certificate, intermediates: Sequence[x509.Certific
     def fp(cert: x509.Certificate) -> str:  # ~15 µs each, and each certificate was asked for 3-4 times
         found = fps.get(id(cert))
         if found is None:
-            found = fps[id(cert)] = _fp(cert)
+            found = fps[id(cert)] = fingerprint(cert)
         return found
 
     anchors = _dedupe(anchors, fp)
@@ -258,8 +258,8 @@ class _Walk:
 
     def __init__(self, leaf, given, anchors, now, fetch):
         self.anchors, self.now, self.fetch = anchors, now, fetch
-        self.anchor_fps = {_fp(a) for a in anchors}
-        self.pool = [c for c in given if _fp(c) not in self.anchor_fps]
+        self.anchor_fps = {fingerprint(a) for a in anchors}
+        self.pool = [c for c in given if fingerprint(c) not in self.anchor_fps]
         self.fetched: list[x509.Certificate] = []
         self.fetches = 0
         self.tried: set[str] = set()
@@ -268,7 +268,7 @@ class _Walk:
         self.linked: set[str] = set()  # certificates whose signature the next one in path verifies
 
     def _problem(self, cert, reason: str, **detail) -> None:
-        self.problems.setdefault(_fp(cert), []).append((reason, detail))
+        self.problems.setdefault(fingerprint(cert), []).append((reason, detail))
 
     def run(self) -> None:
         cur = self.path[0]
@@ -276,7 +276,7 @@ class _Walk:
             window = _window_problem(cur, self.now)
             if window:
                 self._problem(cur, window)
-            if _fp(cur) in self.anchor_fps:
+            if fingerprint(cur) in self.anchor_fps:
                 return
             issuer_name = cur.issuer.rfc4514_string()
             if len(self.path) >= MAX_PATH:
@@ -289,7 +289,7 @@ class _Walk:
                 aia_errors = self._chase_aia(cur)
                 issuer, named = self._issuer_of(cur)
             if issuer is not None:
-                self.linked.add(_fp(cur))
+                self.linked.add(fingerprint(cur))
             elif self_issued:
                 self._problem(cur, "untrusted_root")
                 return
@@ -307,9 +307,9 @@ class _Walk:
 
     def _issuer_of(self, cert):
         """(verified issuer or None, every candidate with the right name); anchors first."""
-        seen = {_fp(c) for c in self.path}
-        by_anchor = [a for a in self.anchors if a.subject == cert.issuer and _fp(a) not in seen]
-        by_pool = [c for c in self.pool if c.subject == cert.issuer and _fp(c) not in seen]
+        seen = {fingerprint(c) for c in self.path}
+        by_anchor = [a for a in self.anchors if a.subject == cert.issuer and fingerprint(a) not in seen]
+        by_pool = [c for c in self.pool if c.subject == cert.issuer and fingerprint(c) not in seen]
         for group in (by_anchor, by_pool):
             good = [c for c in group if _signed_by(cert, c)]
             if good:
@@ -335,9 +335,9 @@ class _Walk:
             if not certs:
                 errors.append({"url": url, "error": "unreadable"})
                 continue
-            known = {_fp(c) for c in self.pool} | self.anchor_fps  # anchors are matched only from `anchors`
+            known = {fingerprint(c) for c in self.pool} | self.anchor_fps  # anchors are matched only from `anchors`
             for c in certs[:MAX_CERTS_PER_AIA]:
-                if _fp(c) not in known:
+                if fingerprint(c) not in known:
                     self.pool.append(c)
                     self.fetched.append(c)
             if self._issuer_of(cert)[0] is not None:
@@ -426,24 +426,9 @@ def _iso(when: datetime | None) -> str | None:
     return when.isoformat() if when is not None else None
 
 
-def _fp(cert: x509.Certificate) -> str:
-    return cert.fingerprint(hashes.SHA256()).hex(":").upper()
-
-
 def _dedupe(certs, fp=None) -> list[x509.Certificate]:
-    fp = fp or _fp
+    fp = fp or fingerprint
     return list({fp(c): c for c in certs}.values())
-
-
-def _plain(value: Any) -> Any:
-    """Deep copy of a row's detail, as dataclasses.asdict made it (JSON-like values, rarely more)."""
-    if isinstance(value, dict):
-        return type(value)((k, _plain(v)) for k, v in value.items())
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    if isinstance(value, (str, int, float, bool, type(None))):
-        return value
-    return asdict(value) if is_dataclass(value) and not isinstance(value, type) else copy.deepcopy(value)
 
 
 def _describe(cert, source: str) -> dict[str, Any]:
