@@ -13,7 +13,6 @@ import json
 import os
 import sys
 import traceback
-from pathlib import Path
 from typing import Any, Callable
 
 from app import __version__

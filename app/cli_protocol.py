@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import json
 import signal
-import sys
 import threading
-import time
 from pathlib import Path
 from typing import Any
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timezone

@@ -6,7 +6,6 @@ record see) carries a redacted form, and the audit trail is told to scrub the va
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
