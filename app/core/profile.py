@@ -257,10 +257,12 @@ class ProfileStore:
         atomic_write(target, data, keep_previous=current is not None)
         return profile
 
-    def _saved(self, target: Path) -> dict | None:
-        """The saved document if it loads as a profile (only then is it worth keeping as ``.prev``)."""
+    def _saved(self, target: Path, raw: bytes | None = None) -> dict | None:
+        """The saved document (read now, or ``raw`` already read) if it loads as a profile: only then
+        is it worth keeping as ``.prev``."""
         try:
-            return self._parse_bytes(read_bounded(target, PROFILE_LIMIT), target, backup=None)[0]
+            return self._parse_bytes(read_bounded(target, PROFILE_LIMIT) if raw is None else raw, target,
+                                     backup=None)[0]
         except (ProfileError, StorageError):
             return None
 
@@ -285,7 +287,7 @@ class ProfileStore:
             raise ProfileError("backup_damaged", name=name, path=str(prev), reason=exc.fields.get("reason")) from None
         good_prev = read_bounded(prev, PROFILE_LIMIT)
         current = self._raw(target)
-        current_good = self._is_good(target)
+        current_good = current is not None and self._saved(target, current) is not None
         if current is not None and not current_good:
             atomic_write(folder / DAMAGED_FILE, current)
         atomic_write(target, good_prev)
@@ -318,11 +320,7 @@ class ProfileStore:
             return None
 
     def _is_good(self, path: Path) -> bool:
-        try:
-            self._parse(path, backup=None)
-            return True
-        except (ProfileError, StorageError):
-            return False
+        return self._saved(path) is not None
 
     def _parse(self, path: Path, backup: str | None) -> Profile:
         try:
