@@ -12,8 +12,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable
 
-from app.ui.steps import START_ID, STEP_NAMES, page_id, step_name_of  # noqa: F401 - re-exported for the pages
-
 
 @dataclass
 class Backend:

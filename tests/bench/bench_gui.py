@@ -89,7 +89,8 @@ def journey(key_choice: str) -> None:
     from app.core import keys, onboarding, workflow
     from app.core.secrets import MemorySecretStore
     from app.core.session import Session
-    from app.ui.context import Backend, WizardContext, page_id
+    from app.ui.context import Backend, WizardContext
+    from app.ui.steps import page_id
     from app.ui.tasks import TaskRunner
     from app.ui.wizard import OnboardingWizard
 

@@ -38,7 +38,7 @@ def fill_organization(page, values=ORG) -> None:
 
 def walk_to(wizard, step: str) -> None:
     """Drive a new practice profile up to ``step`` (a page STEP name) through the real buttons."""
-    from app.ui.context import page_id
+    from app.ui.steps import page_id
 
     target = page_id(step)
     while wizard.currentId() != target:

@@ -43,7 +43,7 @@ def new_wizard(session):
 
 
 def step(wizard, expected: str) -> None:
-    from app.ui.context import page_id
+    from app.ui.steps import page_id
 
     wizard.next()
     settle()

@@ -11,7 +11,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (QAbstractButton, QAbstractItemView, QApplication, QComboBox, QLabel, QLineEdit,
                                QPlainTextEdit, QWizard)
 
-from app.ui.context import STEP_NAMES, page_id
+from app.ui.steps import STEP_NAMES, page_id
 from tests.ui.conftest import ORG, walk_to
 
 INPUTS = (QLineEdit, QPlainTextEdit, QComboBox, QAbstractItemView, QAbstractButton)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from app.ui.context import page_id
+from app.ui.steps import page_id
 from app.ui.pages.community import NEW_KEY
 from tests.pki import make_community
 

@@ -17,7 +17,8 @@ from pathlib import Path
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication, QWizard
 
-from app.ui.context import START_ID, STEP_NAMES, WizardContext, page_id
+from app.ui.context import WizardContext
+from app.ui.steps import START_ID, STEP_NAMES, page_id
 from app.ui.tasks import SyncRunner
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import pytest
 
-from app.ui.context import Backend, WizardContext, page_id
+from app.ui.context import Backend, WizardContext
+from app.ui.steps import page_id
 from tests.ui.conftest import ORG, fill_organization
 
 TIMEOUT = 60_000

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import sys
 
-from app.ui.context import START_ID, STEP_NAMES, WizardContext, page_id
+from app.ui.context import WizardContext
+from app.ui.steps import START_ID, STEP_NAMES, page_id
 from app.ui.tasks import SyncRunner
 
 

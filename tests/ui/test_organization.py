@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.ui.context import page_id
+from app.ui.steps import page_id
 from tests.ui.conftest import ORG, fill_organization, walk_to
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from PySide6.QtWidgets import QMessageBox, QWizard
 
 from app.core.errors import KeyContainerError
-from app.ui.context import page_id
+from app.ui.steps import page_id
 from tests.ui.conftest import ORG, fill_organization, walk_to
 from tests.ui.fakes import PRACTICE, SERVER, Problem
 

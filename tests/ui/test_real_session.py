@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from app.ui.context import Backend, WizardContext, page_id
+from app.ui.context import Backend, WizardContext
+from app.ui.steps import page_id
 from app.ui.tasks import SyncRunner
 from tests.ui.conftest import ORG, fill_organization
 

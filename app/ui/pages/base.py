@@ -12,7 +12,8 @@ from PySide6.QtCore import QTimer, Qt
 from PySide6.QtWidgets import (QFormLayout, QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout, QWidget,
                                QWizardPage)
 
-from app.ui.context import WizardContext, page_id
+from app.ui.context import WizardContext
+from app.ui.steps import page_id
 from app.ui.widgets import StatusBanner
 
 

@@ -7,7 +7,7 @@ from typing import Any
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QButtonGroup, QLabel, QListWidget, QListWidgetItem, QRadioButton
 
-from app.ui.context import step_name_of
+from app.ui.steps import step_name_of
 from app.ui.pages.base import StepPage
 from app.ui.pages.titles import start_heading, step_title
 
