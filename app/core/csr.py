@@ -50,9 +50,8 @@ class Subject:
         fields = self.__dict__  # one pass over the plain attributes: this runs for every CSR
         for name, limit in _LIMITS.items():
             value = fields[name]
-            if value is None:
-                continue
-            value = fields[name] = str(value).strip() or None
+            if value is not None:
+                value = fields[name] = str(value).strip() or None  # blank means absent
             if value is None:
                 continue
             if len(value) > limit:
@@ -76,8 +75,7 @@ class Subject:
         return [(oid, short, value) for oid, short, attr in _NAME_ORDER if (value := getattr(self, attr))]
 
     def to_x509_name(self) -> x509.Name:
-        return x509.Name([x509.NameAttribute(oid, value)
-                          for oid, _, attr in _NAME_ORDER if (value := getattr(self, attr))])
+        return x509.Name([x509.NameAttribute(oid, value) for oid, _, value in self._pairs()])
 
     def openssl_subj(self) -> str:
         """The ``-subj`` form: /C=US/O=.../CN=..., with / + and \\ escaped as openssl requires."""
