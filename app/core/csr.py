@@ -20,9 +20,6 @@ from cryptography.x509.oid import NameOID
 
 from app.core.errors import InputError
 
-# Upper bounds from RFC 5280 Appendix A (ub-*); cryptography refuses longer CN/O/OU outright.
-_LIMITS = {"common_name": 64, "organization": 64, "org_unit": 64, "locality": 128, "state": 128,
-           "email": 255}
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*")
 _URI_CHARS = frozenset(string.ascii_letters + string.digits + "-._~:/?#[]@!$&'()*+,;=%")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
@@ -34,38 +31,40 @@ _NAME_ORDER = ((NameOID.COUNTRY_NAME, "C", "country"), (NameOID.STATE_OR_PROVINC
                (NameOID.EMAIL_ADDRESS, "emailAddress", "email"))
 
 
-@dataclass
+@dataclass(init=False, slots=True)
 class Subject:
-    """Distinguished-name fields of the CSR; checked on creation so a bad one cannot exist."""
+    """Distinguished-name fields of the CSR; checked on creation so a bad one cannot exist.
+
+    Blank means absent. The checks are written out field by field (no loop over a table, no
+    __post_init__): they run for every CSR, right after OpenSSL has evicted Python from the CPU
+    caches, where each step costs about twice what it does in isolation (tests/bench/bench_keys.py).
+    """
 
     common_name: str
     organization: str
-    org_unit: str | None = None
-    locality: str | None = None
-    state: str | None = None
-    country: str | None = None
-    email: str | None = None
+    org_unit: str | None
+    locality: str | None
+    state: str | None
+    country: str | None
+    email: str | None
 
-    def __post_init__(self) -> None:
-        fields = self.__dict__  # one pass over the plain attributes: this runs for every CSR
-        for name, limit in _LIMITS.items():
-            value = fields[name]
-            if value is not None:
-                value = fields[name] = str(value).strip() or None  # blank means absent
-            if value is None:
-                continue
-            if len(value) > limit:
-                raise InputError("subject_field_too_long", field=name, length=len(value), limit=limit)
-            bad = None if value.isprintable() else _CONTROL.search(value)  # isprintable: fast path only
-            if bad is not None:
-                raise InputError("subject_field_control_character", field=name, position=bad.start())
-        for name in ("common_name", "organization"):
-            if not fields[name]:
-                raise InputError("subject_field_required", field=name)
-        if self.country is not None:
-            c = self.country.strip()
+    def __init__(self, common_name: str, organization: str, org_unit: str | None = None,
+                 locality: str | None = None, state: str | None = None, country: str | None = None,
+                 email: str | None = None) -> None:
+        self.common_name = _text("common_name", common_name, 64)
+        self.organization = _text("organization", organization, 64)
+        self.org_unit = None if org_unit is None else _text("org_unit", org_unit, 64)
+        self.locality = None if locality is None else _text("locality", locality, 128)
+        self.state = None if state is None else _text("state", state, 128)
+        self.email = None if email is None else _text("email", email, 255)
+        if not self.common_name:
+            raise InputError("subject_field_required", field="common_name")
+        if not self.organization:
+            raise InputError("subject_field_required", field="organization")
+        self.country = None
+        if country is not None and (c := str(country).strip()):
             if len(c) != 2 or not (c.isascii() and c.isalpha()):
-                raise InputError("country_invalid", value=self.country)
+                raise InputError("country_invalid", value=country)
             self.country = c.upper()
         if self.email is not None and (not self.email.isascii() or not _EMAIL.fullmatch(self.email)):
             raise InputError("email_invalid", value=self.email)
@@ -75,13 +74,44 @@ class Subject:
         return [(oid, short, value) for oid, short, attr in _NAME_ORDER if (value := getattr(self, attr))]
 
     def to_x509_name(self) -> x509.Name:
-        return x509.Name([x509.NameAttribute(oid, value) for oid, _, value in self._pairs()])
+        """The same order as _NAME_ORDER, written out (runs once per CSR; see the class docstring)."""
+        attrs = []
+        if self.country:
+            attrs.append(x509.NameAttribute(NameOID.COUNTRY_NAME, self.country))
+        if self.state:
+            attrs.append(x509.NameAttribute(NameOID.STATE_OR_PROVINCE_NAME, self.state))
+        if self.locality:
+            attrs.append(x509.NameAttribute(NameOID.LOCALITY_NAME, self.locality))
+        attrs.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, self.organization))
+        if self.org_unit:
+            attrs.append(x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, self.org_unit))
+        attrs.append(x509.NameAttribute(NameOID.COMMON_NAME, self.common_name))
+        if self.email:
+            attrs.append(x509.NameAttribute(NameOID.EMAIL_ADDRESS, self.email))
+        return x509.Name(attrs)
 
     def openssl_subj(self) -> str:
         """The ``-subj`` form: /C=US/O=.../CN=..., with / + and \\ escaped as openssl requires."""
         def esc(value: str) -> str:
             return re.sub(r"([/+\\])", r"\\\1", value)
         return "".join(f"/{short}={esc(value)}" for _, short, value in self._pairs())
+
+
+def _text(field: str, value, limit: int) -> str | None:
+    """One subject field: stripped, None when blank; too long or a control character is refused.
+
+    Upper bounds from RFC 5280 Appendix A (ub-*); cryptography refuses longer CN/O/OU outright.
+    """
+    if value is None:
+        return None
+    value = str(value).strip()
+    if len(value) > limit:
+        raise InputError("subject_field_too_long", field=field, length=len(value), limit=limit)
+    if not value.isprintable():  # isprintable: the fast path; the regex names the position
+        bad = _CONTROL.search(value)
+        if bad is not None:
+            raise InputError("subject_field_control_character", field=field, position=bad.start())
+    return value or None
 
 
 def validate_client_uri(uri: str | None) -> list[str]:
@@ -140,18 +170,27 @@ def _validated(uri: str) -> tuple[str, ...]:
 
 def _hash_for(key):
     """SHA-384 pairs with P-384 (ES384); everything else signs with SHA-256."""
-    if isinstance(key, ec.EllipticCurvePrivateKey):
+    kind = _KIND.get(type(key))
+    if kind is None:  # isinstance against these ABCs costs ~1 us: once per key class
+        kind = _KIND[type(key)] = ("ec" if isinstance(key, ec.EllipticCurvePrivateKey)
+                                   else "rsa" if isinstance(key, rsa.RSAPrivateKey) else "other")
+    if kind == "ec":
         curve = key.curve.name
         if curve == "secp256r1":
-            return hashes.SHA256()
+            return _SHA256
         if curve == "secp384r1":
-            return hashes.SHA384()
+            return _SHA384
         raise InputError("unsupported_key_type", key_type=f"EC {curve}")
-    if isinstance(key, rsa.RSAPrivateKey):
+    if kind == "rsa":
         if key.key_size < 2048:
             raise InputError("key_too_small", key_size=key.key_size)
-        return hashes.SHA256()
+        return _SHA256
     raise InputError("unsupported_key_type", key_type=type(key).__name__)
+
+
+_KIND: dict[type, str] = {}
+_GOOD_URIS: set[str] = set()
+_SHA256, _SHA384 = hashes.SHA256(), hashes.SHA384()  # stateless algorithm descriptions
 
 
 def _checked_uris(client_uris) -> list[str]:
@@ -159,7 +198,10 @@ def _checked_uris(client_uris) -> list[str]:
     if not uris:
         raise InputError("client_uri_empty", uri="")
     for uri in uris:
-        validate_client_uri(uri)
+        if type(uri) is not str or uri not in _GOOD_URIS:  # a refusal raises: never added
+            validate_client_uri(uri)
+            if len(_GOOD_URIS) < 256:
+                _GOOD_URIS.add(uri)
     if len(uris) > 1:
         for i, uri in enumerate(uris):
             if uri in uris[:i]:

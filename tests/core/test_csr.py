@@ -41,6 +41,26 @@ def test_subject_optional_fields_omitted_and_blank_means_absent():
     assert [a.oid for a in name] == [NameOID.ORGANIZATION_NAME, NameOID.COMMON_NAME]
 
 
+def test_subject_blank_country_is_absent_and_name_order_matches_openssl_subj():
+    for country in (None, "", "  "):
+        assert Subject("App", "Org", country=country).country is None
+    full = subject()
+    # to_x509_name is written out field by field; openssl_subj walks _NAME_ORDER: same order
+    shorts = {NameOID.COUNTRY_NAME: "C", NameOID.STATE_OR_PROVINCE_NAME: "ST", NameOID.LOCALITY_NAME: "L",
+              NameOID.ORGANIZATION_NAME: "O", NameOID.ORGANIZATIONAL_UNIT_NAME: "OU", NameOID.COMMON_NAME: "CN",
+              NameOID.EMAIL_ADDRESS: "emailAddress"}
+    assert "".join(f"/{shorts[a.oid]}={a.value}" for a in full.to_x509_name()) == full.openssl_subj()
+
+
+def test_subject_is_a_value():
+    import dataclasses
+    assert subject() == subject() and subject() != subject(org_unit=None)
+    assert dataclasses.replace(subject(), org_unit=" Billing ").org_unit == "Billing"  # checked again
+    with pytest.raises(InputError):
+        dataclasses.replace(subject(), common_name="")
+    assert "Clinic App" in repr(subject())
+
+
 @pytest.mark.parametrize("country", ["USA", "U", "1A", "Ü1", "é"])
 def test_country_must_be_two_letters(country):
     with pytest.raises(InputError) as e:
@@ -135,9 +155,13 @@ def test_build_csr_refuses_bad_uris():
     key = cached_key("p256")
     for uris, code in [([], "client_uri_empty"), ([URI, URI], "client_uri_duplicate"),
                        ([URI, "https://x/#a"], "client_uri_has_fragment")]:
-        with pytest.raises(InputError) as e:
-            build_csr(key, subject(), uris)
-        assert e.value.code == code
+        for _ in range(2):  # a refusal is never remembered as a checked URI
+            with pytest.raises(InputError) as e:
+                build_csr(key, subject(), uris)
+            assert e.value.code == code
+    for bad in ([["https://x/"]], [None], [""], [b"https://x/"]):  # not a string: a typed error, no TypeError
+        with pytest.raises(InputError):
+            build_csr(key, subject(), bad)
 
 
 def test_build_csr_refuses_unsupported_keys():
