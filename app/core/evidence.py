@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import html
 import io
@@ -45,6 +46,7 @@ _JWS = re.compile(r"(eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*)\.([A-Za-z0-9_-]{8,})")
 _TEXT_SECRET = re.compile(r"""(?i)(?<![A-Za-z0-9_])(["']?(?:%s)["']?\s*[:=]\s*["']?)([^"'&\s,}]+)"""
                           % "|".join(sorted(SECRET_KEYS)))
 _FORM_SECRET = re.compile(r"(?i)(?<![A-Za-z0-9_%%])((?:%s)=)([^&\s#]*)" % "|".join(sorted(SECRET_PARAMS)))
+_AUTH_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9!#$%&'*+.^_`|~-]{0,31}")  # an RFC 9110 token, kept as is
 _PRIVATE_PEM = re.compile(r"-----BEGIN ([A-Z ]*)PRIVATE KEY-----.*?(-----END \1PRIVATE KEY-----|$)", re.S)
 _MIN_KNOWN = MIN_LENGTH  # shorter values are not scrubbed by value (they would hit innocent text)
 
@@ -85,6 +87,10 @@ def redact_text(text: str, known: set[str] | None = None) -> str:
 
     Each pattern runs only when the literal it needs is present: most texts are short header
     values and JSON members, and running three patterns over each was most of the cost."""
+    if len(text) < _MIN_KNOWN and "=" not in text and ":" not in text and (
+            not known or (isinstance(known, KnownSecrets) and not known.has_short)):
+        return text  # most member names and many values: too short to hold a JWS, a PEM block or a
+                     # known value, and no pair without ":" or "="
     if "PRIVATE KEY-----" in text:
         text = _PRIVATE_PEM.sub(f"[private key {REDACTED}]", text)
     if "eyJ" in text:
@@ -93,16 +99,29 @@ def redact_text(text: str, known: set[str] | None = None) -> str:
             return f"{m.group(1)}.{SIGNATURE_REMOVED}"
 
         text = _JWS.sub(_jws, text)
-    if _may_name_a_secret(text):
-        def _pair(m: re.Match) -> str:
-            if m.group(2) in (REDACTED, SIGNATURE_REMOVED):
-                return m.group(0)
-            _learn(known, m.group(2))
-            return m.group(1) + REDACTED
+    def _pair(m: re.Match) -> str:
+        if m.group(2) in (REDACTED, SIGNATURE_REMOVED):
+            return m.group(0)
+        _learn(known, m.group(2))
+        return m.group(1) + REDACTED
 
-        text = _TEXT_SECRET.sub(_pair, text)
-    # Known values, longest first; the audit trail's set is indexed (app/core/secretscan.py): a long
-    # session knows thousands, and one search per value per field made it slower and slower.
+    # Known values, then ``name=value`` pairs, until a round changes nothing: scrubbing a value can
+    # put a secret name at the start of a word ("<token>password=x" -> "[redacted]password=x"), and a
+    # pair teaches a value that may occur elsewhere in the text. Then a second call finds nothing
+    # more to do (the audit trail relies on that). One round in the usual case.
+    for _ in range(3):
+        before = text
+        text = _scrub_known(text, known)
+        if _may_name_a_secret(text):
+            text = _TEXT_SECRET.sub(_pair, text)
+        if text == before:
+            break
+    return text
+
+
+def _scrub_known(text: str, known: set[str] | None) -> str:
+    """Known values, longest first; the audit trail's set is indexed (app/core/secretscan.py): a long
+    session knows thousands, and one search per value per field made it slower and slower."""
     if not known:
         return text
     if len(known) < INDEX_FROM or not isinstance(known, KnownSecrets):  # the usual few: search each
@@ -122,13 +141,25 @@ def redact_text(text: str, known: set[str] | None = None) -> str:
     return text
 
 
+@functools.lru_cache(maxsize=1024)
+def _names_a_secret(key: str) -> bool:
+    """A member name that says its value is secret: "access_token", or one the text pattern would
+    take as naming one ("Password", "db password"; not "private_key_jwt" or "db_password")."""
+    if key.lower() in SECRET_KEYS:
+        return True
+    probe = f"{key}:x"  # as the member looks in JSON text, minus the quotes
+    return any(m.end() == len(probe) for m in _TEXT_SECRET.finditer(probe))
+
+
 def redact_value(value: Any, known: set[str] | None = None, key: str = "") -> Any:
     """Deep copy of a JSON-like value with secret members replaced and JWS signatures removed."""
     if isinstance(value, dict):
-        return {str(k): redact_value(v, known, str(k)) for k, v in value.items()}
+        # member names are text too (judged as they will be shown, i.e. redacted)
+        return {name: redact_value(v, known, name) for k, v in value.items()
+                for name in (redact_text(str(k), known),)}
     if isinstance(value, (list, tuple)):
         return [redact_value(v, known, key) for v in value]
-    if key.lower() in SECRET_KEYS and value not in (None, "", REDACTED):
+    if key and _names_a_secret(key) and value not in (None, "", REDACTED):
         if isinstance(value, str):
             _learn(known, value)
         return REDACTED
@@ -146,8 +177,12 @@ def redact_headers(headers: Mapping[str, str] | Iterable[tuple[str, str]] | None
         lname = str(name).lower()
         if lname in AUTH_HEADERS:
             scheme, _, credential = str(value).partition(" ")
-            _learn(known, credential.strip())
-            value = f"{scheme} {REDACTED}" if credential else REDACTED
+            if _AUTH_SCHEME.fullmatch(scheme):
+                _learn(known, credential.strip())
+                value = f"{scheme} {REDACTED}" if credential else REDACTED
+            else:  # not "<scheme> <credential>": the whole value is the credential
+                _learn(known, str(value).strip())
+                value = REDACTED
         elif lname in SECRET_HEADERS:
             value = REDACTED
         else:
@@ -254,21 +289,39 @@ class AuditTrail:
         now = now or datetime.now(timezone.utc)
         with self._lock:
             known = self._known
+            learnt_before = len(known.added)
             req_h = redact_headers(request_headers, known)
             resp_h = redact_headers(response_headers, known)
             req_b = redact_body(request_body, req_h.get("content-type", ""), known)
             resp_b = redact_body(response_body, resp_h.get("content-type", ""), known)
-            # a second pass: a secret learnt late in this entry may appear earlier in it
+            error = redact_value(error, known) if error else None
+            url = redact_url(str(url), known)
+            # A secret learnt late in this entry (the response's token, a JWS signature in the body)
+            # may occur in a field redacted before it was known: such a field gets redact_text again
+            # with everything known (what every field used to get; redact_text is idempotent, so the
+            # others would not change).
+            late = known.added[learnt_before:]
+            if late:
+                def again(text):
+                    if text and any(secret in text for secret in late):
+                        return redact_text(text, known)
+                    return text
+
+                def again_body(text, body, headers):  # from the body itself: JSON stays JSON
+                    if text and any(secret in text for secret in late):
+                        return redact_body(body, headers.get("content-type", ""), known)
+                    return text
+                url = again(url)
+                req_b, resp_b = again_body(req_b, request_body, req_h), again_body(resp_b, response_body, resp_h)
+                req_h = {k: again(v) for k, v in req_h.items()}
+                resp_h = {k: again(v) for k, v in resp_h.items()}
+                if error and any(secret in json.dumps(error, ensure_ascii=False) for secret in late):
+                    error = redact_value(error, known)
             entry = AuditEntry(
                 time=now.isoformat(), step=step or getattr(self._local, "step", None), method=method.upper(),
-                url=redact_text(redact_url(str(url), known), known), status=status,
-                elapsed_ms=int(round(elapsed * 1000)),
-                request_headers={k: redact_text(v, known) for k, v in req_h.items()},
-                request_body=redact_text(req_b, known) if req_b else req_b,
-                response_headers={k: redact_text(v, known) for k, v in resp_h.items()},
-                response_body=redact_text(resp_b, known) if resp_b else resp_b,
-                server_date=server_date.isoformat() if server_date else None,
-                error=redact_value(error, known) if error else None)
+                url=url, status=status, elapsed_ms=int(round(elapsed * 1000)),
+                request_headers=req_h, request_body=req_b, response_headers=resp_h, response_body=resp_b,
+                server_date=server_date.isoformat() if server_date else None, error=error)
             self._entries.append(entry)
             return entry
 

@@ -28,6 +28,7 @@ class KnownSecrets(set):
 
     def __init__(self, values: Iterable[str] = ()) -> None:
         super().__init__()
+        self.added: list[str] = []  # in the order learnt: ``added[n:]`` is what came after a moment
         self._grams: dict[str, set[str]] = {}
         self._short: set[str] = set()  # members too short to index (only if added directly)
         for value in values:
@@ -37,11 +38,17 @@ class KnownSecrets(set):
         if value in self:
             return
         super().add(value)
+        self.added.append(value)
         if len(value) < MIN_LENGTH:
             self._short.add(value)
             return
         for offset in range(GRAM):
             self._grams.setdefault(value[offset:offset + GRAM], set()).add(value)
+
+    @property
+    def has_short(self) -> bool:
+        """Whether a member is shorter than ``MIN_LENGTH`` (only ever added directly, not learnt)."""
+        return bool(self._short)
 
     def present_in(self, text: str) -> list[str]:
         """The members found in ``text``, longest first (the order to replace them in)."""

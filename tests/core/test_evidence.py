@@ -225,9 +225,13 @@ def _reference_redact(text: str, known: set[str]) -> str:
 
     text = ev._PRIVATE_PEM.sub(f"[private key {REDACTED}]", text)
     text = ev._JWS.sub(_jws, text)
-    text = ev._TEXT_SECRET.sub(_pair, text)
-    for secret in sorted(known, key=len, reverse=True):
-        text = text.replace(secret, REDACTED)
+    for _ in range(3):
+        before = text
+        for secret in sorted(known, key=len, reverse=True):
+            text = text.replace(secret, REDACTED)
+        text = ev._TEXT_SECRET.sub(_pair, text)
+        if text == before:
+            break
     return text
 
 
@@ -250,8 +254,10 @@ def test_pre_checks_agree_with_running_every_pattern():
             assert _may_name_a_secret(text), repr(text)
         known_a = {"hunter22hunter22"} if rng.random() < 0.3 else set()
         known_b = set(known_a)
-        assert redact_text(text, known_a) == _reference_redact(text, known_b), repr(text)
+        out = redact_text(text, known_a)
+        assert out == _reference_redact(text, known_b), repr(text)
         assert known_a == known_b, repr(text)
+        assert redact_text(out, set(known_a)) == out, repr(text)  # nothing left for a second pass
 
 
 def test_secret_names_that_only_look_like_pairs_do_not_trigger_the_pattern():
@@ -276,3 +282,54 @@ def test_secret_learned_late_in_an_entry_is_scrubbed_from_its_earlier_fields(ass
     later = trail.record("GET", "https://fhir.example/Patient", {"Accept": "application/json"}, None, 500,
                          {"content-type": "text/plain"}, f"bad {token} / {signature}".encode(), now=NOW)
     assert later.response_body == f"bad {REDACTED} / {REDACTED}"
+
+
+def test_recorded_entries_leave_nothing_for_a_second_pass(assertion):
+    """record() redacts each field once, then scrubs only the values it learnt meanwhile (it used
+    to run all of redact_text a second time). What a second pass would still find must be nothing:
+    no known value anywhere, no JWS signature, text fields a fixed point of redact_text, and JSON
+    bodies a fixed point of redact_value (the JSON text itself is not free text: a second text pass
+    over it would only cut escaped characters like ``\\t`` off the next word, or break the JSON)."""
+    import random
+
+    from app.core.evidence import _JWS, redact_value
+
+    rng = random.Random(11)
+    pieces = _FRAGMENTS + [assertion, ACCESS_TOKEN, "access_token=" + ACCESS_TOKEN, f'"access_token": "{ACCESS_TOKEN}"',
+                           "Bearer ", "db password"]
+
+    def text() -> str:
+        return "".join(rng.choice(pieces) for _ in range(rng.randint(0, 8)))
+
+    for _ in range(400):  # ~0.5 s
+        trail = AuditTrail()
+        for _ in range(rng.randint(1, 3)):  # later entries start with secrets already known
+            body = {text(): text(), "access_token": text(), "note": [text()]} if rng.random() < 0.5 else text()
+            entry = trail.record("POST", f"https://as.example/t?q={text()}", {"X-A": text(), "Authorization": text()},
+                                 text().encode(), 200,
+                                 {"content-type": "application/json" if isinstance(body, dict) else "text/plain",
+                                  "X-B": text()},
+                                 json.dumps(body).encode() if isinstance(body, dict) else body.encode(), now=NOW)
+            known = trail.known_secrets()
+            texts = [entry.url, entry.request_body or "", *entry.request_headers.values(),
+                     *entry.response_headers.values()]
+            json_body = isinstance(body, dict)
+            if not json_body:
+                texts.append(entry.response_body or "")
+            for field in texts + [entry.response_body or ""]:
+                assert not any(secret in field for secret in known), repr(field)
+                assert not _JWS.search(field), repr(field)
+            for field in texts:
+                assert redact_text(field, set(known)) == field, repr(field)
+            if json_body:
+                doc = json.loads(entry.response_body)
+                assert redact_value(doc, set(known)) == doc, entry.response_body
+
+
+def test_member_names_that_name_a_secret():
+    from app.core.evidence import _names_a_secret, redact_value
+    for name in ("access_token", "Password", "db password", "x-password", "PIN", "client_secret"):
+        assert _names_a_secret(name), name
+        assert redact_value({name: "hunter22"}) == {name: REDACTED}
+    for name in ("private_key_jwt", "db_password", "token_endpoint", "spin", "password hint", "code"):
+        assert not _names_a_secret(name), name
