@@ -244,6 +244,33 @@ def build_ssl_context(policy: HttpPolicy) -> ssl.SSLContext:
     return ctx
 
 
+class _NoCookies(httpx.Cookies):
+    """A cookie store that never takes one: httpx offers it every response, and the stock store
+    wraps each in urllib request/response objects (~0.1 ms) for its jar's policy to refuse."""
+
+    def extract_cookies(self, response: httpx.Response) -> None:
+        return None
+
+    def set_cookie_header(self, request: httpx.Request) -> None:
+        return None
+
+
+class _Client(httpx.Client):
+    """httpx.Client whose ``cookies`` is always empty (see make_client)."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self._never = _NoCookies(CookieJar(DefaultCookiePolicy(allowed_domains=[])))
+
+    @property
+    def cookies(self) -> httpx.Cookies:
+        return self._never
+
+    @cookies.setter
+    def cookies(self, cookies) -> None:
+        raise TypeError("this client never keeps cookies")
+
+
 def make_client(policy: HttpPolicy, transport: httpx.BaseTransport | None = None) -> httpx.Client:
     """The ONLY place an httpx.Client is made. Redirects are handled by ``send`` (same origin only)."""
     transport = transport or policy.transport
@@ -256,13 +283,13 @@ def make_client(policy: HttpPolicy, transport: httpx.BaseTransport | None = None
                   cookies=CookieJar(DefaultCookiePolicy(allowed_domains=[])))
     if transport is not None:
         # trust_env=False: env proxies would build their own SSL context from SSL_CERT_FILE
-        return httpx.Client(transport=transport, trust_env=False, **common)
+        return _Client(transport=transport, trust_env=False, **common)
     ctx = policy.ssl_context()
     one_per_exchange = httpx.Limits(max_keepalive_connections=0)  # see ClientPool
     # loopback never goes through an environment proxy
     mounts = {f"all://{host}": httpx.HTTPTransport(verify=ctx, limits=one_per_exchange)
               for host in ("127.0.0.1", "localhost", "[::1]")}
-    return httpx.Client(verify=ctx, trust_env=True, mounts=mounts, limits=one_per_exchange, **common)
+    return _Client(verify=ctx, trust_env=True, mounts=mounts, limits=one_per_exchange, **common)
 
 
 def _refuse_unusable_location(response: httpx.Response) -> None:
