@@ -297,6 +297,8 @@ class CommunityCatalog:
 
     def get(self, name: str) -> TrustCommunity:
         key = _key(name)
+        if key in self._builtin:  # what list() would give (a built-in hides a user entry of that name),
+            return self._builtin[key]  # without reading the user file
         for c in self.list():
             if _key(c.name) == key:
                 return c

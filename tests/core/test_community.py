@@ -335,3 +335,14 @@ def test_copies_keep_every_field(pki):
     assert all(getattr(c, f.name) != getattr(defaults, f.name) for f in fields(TrustCommunity))
     copied = _copy(c)
     assert copied == c and copied.extra["label"][1] is not c.extra["label"][1]
+
+
+def test_builtin_wins_over_a_user_entry_of_its_name_and_survives_a_damaged_file(pki, home):
+    CommunityCatalog(home).add(community(pki, name="Shipped", servers=["https://user.example.org/fhir"]))
+    cat = CommunityCatalog(home, builtins=[community(pki, name="Shipped")])
+    assert cat.get("shipped").builtin and cat.get("Shipped").servers == ["https://fhir.example.org/r4"]
+    (home / "communities.json").write_text("{ not json")
+    assert cat.get("Shipped").builtin  # the user file is not read for a built-in
+    with pytest.raises(CommunityError) as info:
+        cat.get("Mine")
+    assert info.value.code == "catalog_damaged"
