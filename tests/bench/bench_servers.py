@@ -130,6 +130,47 @@ def compare(label: str, session, profile, urls: list[str], rounds: int, workers:
     return ratio
 
 
+def minimal_client(started: dict):
+    """bench_journey's hand-written httpx + joserfc client (discover + register, no CRLs, no audit,
+    no saves), 20 threads for 20 servers: how far *any* Python client gets on this machine."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import httpx
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import pkcs12
+
+    from bench_journey import Minimal
+
+    key, leaf, extra = pkcs12.load_key_and_certificates(base64.b64decode(started["p12"]),
+                                                        started["password"].encode())
+    info = started["info"]
+    anchor = x509.load_pem_x509_certificate(info["anchor_pem"].encode())
+    minimal = Minimal(key, [leaf, *extra], anchor, info["tls_anchor_pem"], info["community_uri"])
+
+    def one(base: str) -> None:
+        with httpx.Client(verify=minimal.ctx, timeout=30, trust_env=False) as http:
+            minimal.register(http, minimal.discover(http, base))
+
+    def run(targets: list[str]):
+        def go():
+            if len(targets) == 1:
+                one(targets[0])
+                return
+            with ThreadPoolExecutor(max_workers=len(targets)) as pool:
+                list(pool.map(one, targets))
+        return go
+    return run
+
+
+def child_cpu(pid: int) -> float:
+    """CPU seconds (user + system, all threads) of the server child so far; 0 where /proc is absent."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def stall_while(fn) -> float:
     """Longest gap (ms) of a 5 ms sleep loop on this thread while ``fn`` runs on another one: how
     long a GUI thread would wait for the GIL (the wizard runs register in a TaskRunner worker)."""
@@ -172,6 +213,30 @@ def main() -> None:
         rounds = reps(7, 2)
         cpu0 = time.process_time()
         loopback = compare("loopback, default pool", session, profile, urls, rounds)
+        # What loopback can give on this machine at all: the hand-written client, and the CPU floor.
+        run_minimal = minimal_client(started)
+        run_minimal([urls[-1]])()
+        m = interleave({"one": run_minimal([urls[-1]]), "all": run_minimal(urls)}, rounds)
+        minimal_ratio = med(m["all"]) / med(m["one"])
+        row("loopback, hand-written client: 1 server", spread(m["one"]))
+        row(f"loopback, hand-written client: {COUNT} at once", spread(m["all"]))
+        row(f"loopback, hand-written client: ratio {COUNT}/1", f"{minimal_ratio:.2f}x")
+        cores = os.cpu_count() or 1
+        c_client, c_servers, wall = time.process_time(), child_cpu(child.pid), time.perf_counter()
+        register(session, profile, urls)()
+        c_client, c_servers = time.process_time() - c_client, child_cpu(child.pid) - c_servers
+        wall = time.perf_counter() - wall
+        c1, s1, w1 = time.process_time(), child_cpu(child.pid), time.perf_counter()
+        for _ in range(5):
+            register(session, profile, [urls[-1]])()
+        one_wall = (time.perf_counter() - w1) / 5
+        one_cpu = (time.process_time() - c1 + child_cpu(child.pid) - s1) / 5
+        floor = (c_client + c_servers) / cores / one_wall
+        row(f"loopback, CPU of {COUNT} at once", f"client {c_client * 1e3:.0f} ms + servers {c_servers * 1e3:.0f} ms "
+            f"on {cores} cores, wall {wall * 1e3:.0f} ms")
+        row("loopback, 1 server", f"wall {one_wall * 1e3:.1f} ms, client + server CPU {one_cpu * 1e3:.1f} ms")
+        row(f"loopback floor for {COUNT}/1 on {cores} cores", f"{floor:.1f}x  (all the CPU spread over every core "
+            f"without a gap: no client can do better here)")
         set_delay(0.1)
         row("simulated network", "every server answer waits 100 ms")
         delayed = {}
@@ -190,7 +255,8 @@ def main() -> None:
             one_cpu.append(time.process_time() - c)
         row("client CPU to discover + register with 1 server", spread(one_cpu))
         row("whole run client CPU", f"{time.process_time() - cpu0:.1f} s")
-        goal(f"{COUNT} servers vs 1, loopback (client CPU-bound)", loopback, 2.0)
+        goal(f"{COUNT} servers vs 1, loopback (CPU-bound; floor here {floor:.1f}x, hand-written client "
+             f"{minimal_ratio:.1f}x)", loopback, 2.0)
         goal(f"{COUNT} servers vs 1, 100 ms network, default pool (up to {REGISTER_POOL} at once)", delayed[None], 2.0)
     finally:
         if session is not None:
