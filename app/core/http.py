@@ -29,7 +29,8 @@ from app import __version__
 from app.core import jsonlimits
 from app.core.deadline import Deadline
 from app.core.errors import NetworkError
-from app.core.evidence import AuditTrail, redact_text, redact_url
+from app.core.evidence import AuditTrail
+from app.core.redact import redact_text, redact_url
 
 USER_AGENT = f"udap-onboard/{__version__}"
 JSON_LIMIT = 1024 * 1024

@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from app.core import http, jose, jsonlimits, statement
 from app.core.certs import fingerprint
 from app.core.errors import RegistrationError, UdapOnboardError
-from app.core.evidence import redact_text
+from app.core.redact import redact_text
 
 KNOWN_ERRORS = ("invalid_software_statement", "unapproved_software_statement", "invalid_client_metadata",
                 "invalid_redirect_uri", "unapproved_certification", "invalid_certification")

@@ -17,8 +17,8 @@ import re
 from typing import Iterable
 
 GRAM = 4
-MIN_LENGTH = 2 * GRAM  # evidence._MIN_KNOWN: shorter values are never learnt
-INDEX_FROM = 100  # below this, evidence.redact_text searches for each value inline (a call per field cost
+MIN_LENGTH = 2 * GRAM  # redact._MIN_KNOWN: shorter values are never learnt
+INDEX_FROM = 100  # below this, redact.redact_text searches for each value inline (a call per field cost
                   # ~0.3 ms per journey)
 _CHUNKS = re.compile(".{%d}" % GRAM, re.S)
 

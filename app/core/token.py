@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from app.core import http, jose, jsonlimits, statement
 from app.core.errors import InputError, TokenError
-from app.core.evidence import redact_text
+from app.core.redact import redact_text
 
 CLIENT_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 TREATMENT = "urn:oid:2.16.840.1.113883.5.8#TREAT"

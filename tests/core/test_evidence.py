@@ -6,8 +6,9 @@ import zipfile
 import pytest
 
 from app.core import jose
-from app.core.evidence import (MAX_BODY_CHARS, REDACTED, SIGNATURE_REMOVED, AuditTrail, decoded_jwts,
-                               export_evidence, redact_body, redact_headers, redact_text, redact_url)
+from app.core.evidence import AuditTrail, decoded_jwts, export_evidence
+from app.core.redact import (MAX_BODY_CHARS, REDACTED, SIGNATURE_REMOVED, redact_body, redact_headers, redact_text,
+                             redact_url)
 from tests.pki import NOW, make_community
 
 ACCESS_TOKEN = "at-5f1c9e0b7d2a4c8e9f3b6a1d0c7e2f4a"
@@ -211,16 +212,16 @@ def _reference_redact(text: str, known: set[str]) -> str:
     """redact_text as it was before the pre-checks: every pattern over every text."""
     import re
 
-    from app.core import evidence as ev
+    from app.core import redact as ev
 
     def _jws(m: re.Match) -> str:
-        ev._learn(known, m.group(2))
+        ev.learn(known, m.group(2))
         return f"{m.group(1)}.{SIGNATURE_REMOVED}"
 
     def _pair(m: re.Match) -> str:
         if m.group(2) in (REDACTED, SIGNATURE_REMOVED):
             return m.group(0)
-        ev._learn(known, m.group(2))
+        ev.learn(known, m.group(2))
         return m.group(1) + REDACTED
 
     text = ev._PRIVATE_PEM.sub(f"[private key {REDACTED}]", text)
@@ -246,7 +247,7 @@ _FRAGMENTS = ["password", "PassWord", "pin", "PIN", "secret", "client_secret", "
 def test_pre_checks_agree_with_running_every_pattern():
     import random
 
-    from app.core.evidence import _TEXT_SECRET, _may_name_a_secret
+    from app.core.redact import _TEXT_SECRET, _may_name_a_secret
     rng = random.Random(7)
     for _ in range(6000):  # ~0.5 s
         text = "".join(rng.choice(_FRAGMENTS) for _ in range(rng.randint(0, 14)))
@@ -261,7 +262,7 @@ def test_pre_checks_agree_with_running_every_pattern():
 
 
 def test_secret_names_that_only_look_like_pairs_do_not_trigger_the_pattern():
-    from app.core.evidence import _may_name_a_secret
+    from app.core.redact import _may_name_a_secret
     assert not _may_name_a_secret('"token_endpoint_auth_methods_supported": ["private_key_jwt"]')
     assert not _may_name_a_secret("Mon, 23 Nov 2026 13:20:35 GMT")
     assert _may_name_a_secret('{"Password" \t: "x"}') and _may_name_a_secret("pin= 1234")
@@ -292,7 +293,7 @@ def test_recorded_entries_leave_nothing_for_a_second_pass(assertion):
     over it would only cut escaped characters like ``\\t`` off the next word, or break the JSON)."""
     import random
 
-    from app.core.evidence import _JWS, redact_value
+    from app.core.redact import _JWS, redact_value
 
     rng = random.Random(11)
     pieces = _FRAGMENTS + [assertion, ACCESS_TOKEN, "access_token=" + ACCESS_TOKEN, f'"access_token": "{ACCESS_TOKEN}"',
@@ -327,7 +328,7 @@ def test_recorded_entries_leave_nothing_for_a_second_pass(assertion):
 
 
 def test_member_names_that_name_a_secret():
-    from app.core.evidence import _names_a_secret, redact_value
+    from app.core.redact import _names_a_secret, redact_value
     for name in ("access_token", "Password", "db password", "x-password", "PIN", "client_secret"):
         assert _names_a_secret(name), name
         assert redact_value({name: "hunter22"}) == {name: REDACTED}

@@ -16,7 +16,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from app import __version__
 from app.core import http
 from app.core.errors import NetworkError
-from app.core.evidence import REDACTED, SIGNATURE_REMOVED, AuditTrail
+from app.core.evidence import AuditTrail
+from app.core.redact import REDACTED, SIGNATURE_REMOVED
 from tests.pki import NOW, cached_key, make_ca, name
 
 MiB = 1024 * 1024

@@ -7,7 +7,8 @@ import string
 
 import pytest
 
-from app.core.evidence import REDACTED, AuditTrail, redact_text
+from app.core.evidence import AuditTrail
+from app.core.redact import REDACTED, redact_text
 from app.core.secretscan import INDEX_FROM, KnownSecrets
 
 ALPHABET = string.ascii_letters + string.digits + "-_.:=\"' {}[]"
