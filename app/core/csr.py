@@ -189,7 +189,6 @@ def _hash_for(key):
 
 
 _KIND: dict[type, str] = {}
-_GOOD_URIS: set[str] = set()
 _SHA256, _SHA384 = hashes.SHA256(), hashes.SHA384()  # stateless algorithm descriptions
 
 
@@ -198,10 +197,9 @@ def _checked_uris(client_uris) -> list[str]:
     if not uris:
         raise InputError("client_uri_empty", uri="")
     for uri in uris:
-        if type(uri) is not str or uri not in _GOOD_URIS:  # a refusal raises: never added
-            validate_client_uri(uri)
-            if len(_GOOD_URIS) < 256:
-                _GOOD_URIS.add(uri)
+        if type(uri) is not str or not uri:
+            validate_client_uri(uri)  # refuses it with the right message
+        _validated(uri)  # remembered per URI: no list copy, no wrapper checks
     if len(uris) > 1:
         for i, uri in enumerate(uris):
             if uri in uris[:i]:
