@@ -260,8 +260,9 @@ class _Client(httpx.Client):
     """httpx.Client whose ``cookies`` is always empty (see make_client)."""
 
     def __init__(self, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self._never = _NoCookies(CookieJar(DefaultCookiePolicy(allowed_domains=[])))
+        jar = CookieJar(DefaultCookiePolicy(allowed_domains=[]))  # refuses any cookie, should httpx
+        super().__init__(cookies=jar, **kwargs)                    # ever bypass ``cookies``
+        self._never = _NoCookies(jar)
 
     @property
     def cookies(self) -> httpx.Cookies:
@@ -280,8 +281,7 @@ def make_client(policy: HttpPolicy, transport: httpx.BaseTransport | None = None
     # No cookie is ever kept: a shared client must not carry one server's cookies to another
     # (servers on one host differ only by port, which cookies ignore); UDAP needs none.
     common = dict(timeout=timeout, follow_redirects=False, headers={"User-Agent": policy.user_agent},
-                  event_hooks={"response": [_refuse_unusable_location]},
-                  cookies=CookieJar(DefaultCookiePolicy(allowed_domains=[])))
+                  event_hooks={"response": [_refuse_unusable_location]})
     if transport is not None:
         # trust_env=False: env proxies would build their own SSL context from SSL_CERT_FILE
         return _Client(transport=transport, trust_env=False, **common)
