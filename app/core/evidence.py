@@ -95,20 +95,18 @@ class AuditTrail:
             # others would not change).
             late = known.added[learnt_before:]
             if late:
-                def again(text):
-                    if text and any(secret in text for secret in late):
-                        return redact_text(text, known)
-                    return text
+                def stale(text) -> bool:
+                    return bool(text) and any(secret in text for secret in late)
 
-                def again_body(text, body, headers):  # from the body itself: JSON stays JSON
-                    if text and any(secret in text for secret in late):
-                        return redact_body(body, headers.get("content-type", ""), known)
-                    return text
-                url = again(url)
-                req_b, resp_b = again_body(req_b, request_body, req_h), again_body(resp_b, response_body, resp_h)
-                req_h = {k: again(v) for k, v in req_h.items()}
-                resp_h = {k: again(v) for k, v in resp_h.items()}
-                if error and any(secret in json.dumps(error, ensure_ascii=False) for secret in late):
+                if stale(url):
+                    url = redact_text(url, known)
+                req_h = {k: redact_text(v, known) if stale(v) else v for k, v in req_h.items()}
+                resp_h = {k: redact_text(v, known) if stale(v) else v for k, v in resp_h.items()}
+                if stale(req_b):  # from the body itself: JSON stays JSON
+                    req_b = redact_body(request_body, req_h.get("content-type", ""), known)
+                if stale(resp_b):
+                    resp_b = redact_body(response_body, resp_h.get("content-type", ""), known)
+                if error:  # a few fields: simply again
                     error = redact_value(error, known)
             entry = AuditEntry(
                 time=now.isoformat(), step=step or getattr(self._local, "step", None), method=method.upper(),

@@ -88,6 +88,7 @@ def redact_text(text: str, known: set[str] | None = None) -> str:
             return f"{m.group(1)}.{SIGNATURE_REMOVED}"
 
         text = _JWS.sub(_jws, text)
+
     def _pair(m: re.Match) -> str:
         if m.group(2) in (REDACTED, SIGNATURE_REMOVED):
             return m.group(0)
